@@ -1,0 +1,49 @@
+"""Packaging for sparkdeid: DICOM de-identification as Spark ML stages."""
+
+from setuptools import find_packages, setup
+
+RUNTIME = [
+    "pyspark>=4.0",
+    "pydicom>=3.0",
+    "numpy>=1.24",
+    "pandas>=2.0,<3",  # pyspark 4.x does not support pandas 3 yet
+    "pyarrow>=14",
+    "pylibjpeg>=2.0",
+    "pylibjpeg-libjpeg>=2.1",
+    "pylibjpeg-openjpeg>=2.3",
+    "pylibjpeg-rle>=2.0",
+    "pyjpegls>=1.2",
+    "boto3>=1.28",
+]
+
+EXTRAS = {
+    "test": [
+        "pytest>=8",
+        "hypothesis>=6.100",
+        "moto[server]>=5",
+        "pillow>=10",
+        "pydicom-data>=1.0",
+        "ruff>=0.5",
+        "mypy>=1.10",
+    ],
+}
+
+setup(
+    name="sparkdeid",
+    version="0.1.0",
+    description="De-identify DICOM metadata and pixels at scale as Apache Spark ML stages",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["sparkdeid", "sparkdeid.*"]),
+    package_data={"sparkdeid": ["data/*.csv", "py.typed"]},
+    install_requires=RUNTIME,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["sparkdeid=sparkdeid.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Medical Science Apps.",
+        "License :: OSI Approved :: Apache Software License",
+    ],
+)

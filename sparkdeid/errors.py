@@ -1,0 +1,37 @@
+"""Exception hierarchy.
+
+Every error the package raises on purpose derives from :class:`SparkDeidError`
+and also from the builtin it most resembles, so callers can catch either.
+Messages name tags by keyword, rows by number and files by hashed id: never a
+value that could be PHI.
+"""
+
+from __future__ import annotations
+
+
+class SparkDeidError(Exception):
+    """Base class of every sparkdeid error."""
+
+
+class StrategyError(SparkDeidError, ValueError):
+    """A strategy file is malformed: bad tag, unknown action, wrong VR."""
+
+
+class DicomDecodeError(SparkDeidError, ValueError):
+    """Bytes that are not a readable DICOM file (truncated, not DICOM, bad VR)."""
+
+
+class DicomEncodeError(SparkDeidError, ValueError):
+    """A de-identified dataset could not be written back as DICOM."""
+
+
+class BackendUnavailableError(SparkDeidError, ImportError):
+    """An optional back-end is not installed; the message names the package."""
+
+
+class JavaUnavailableError(SparkDeidError, RuntimeError):
+    """No usable Java runtime for Spark was found."""
+
+
+class SecretError(SparkDeidError, ValueError):
+    """The pseudonym secret could not be read from its declared source."""

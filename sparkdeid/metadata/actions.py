@@ -1,0 +1,472 @@
+"""The one registry of strategy actions: name -> (VRs it fits, options, function).
+
+Adding an action is one entry in :data:`ACTIONS`. Each function receives the
+dataset that holds the element, so it can delete it, and an
+:class:`ActionContext` with everything that derives replacement values; it
+never sees the Spark row. Values that cannot be transformed safely (a date
+that does not parse, an age in an odd form) are emptied, not kept: the
+engine fails closed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
+
+from sparkdeid.metadata.pseudonyms import Pseudonymizer
+
+ANY_VR: frozenset[str] | None = None
+TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC", "PN", "CS", "AE", "UN"})
+ID_VRS = frozenset({"LO", "SH", "CS", "UI", "UN", "ST", "UC", "IS"})
+DATE_VRS = frozenset({"DA", "DT", "TM"})
+NUMBER_VRS = frozenset(
+    {"DS", "IS", "UL", "SL", "US", "SS", "FL", "FD", "UV", "SV", "LO", "SH", "UN"}
+)
+BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN", "ox", "OB or OW"})
+STRING_MAX_LENGTH = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "PN": 64, "UI": 64, "AS": 4}
+
+DEFAULT_DATE_SHIFT_DAYS = 365
+DEFAULT_TIME_SHIFT_SECONDS = 3600
+DEFAULT_AGE_SHIFT_YEARS = 2
+
+# Dummy values for D: valid for the VR and meaningless.
+DUMMY_BY_VR: dict[str, Any] = {
+    "AE": "ANONYMOUS",
+    "AS": "000Y",
+    "CS": "ANONYMIZED",
+    "DA": "19000101",
+    "DT": "19000101000000",
+    "TM": "000000",
+    "DS": "0",
+    "IS": "0",
+    "LO": "ANONYMIZED",
+    "LT": "ANONYMIZED",
+    "PN": "ANONYMIZED",
+    "SH": "ANONYMIZED",
+    "ST": "ANONYMIZED",
+    "UC": "ANONYMIZED",
+    "UT": "ANONYMIZED",
+    "UR": "",
+    "FL": 0.0,
+    "FD": 0.0,
+    "SL": 0,
+    "SS": 0,
+    "UL": 0,
+    "US": 0,
+    "SV": 0,
+    "UV": 0,
+}
+
+
+@dataclass
+class ActionContext:
+    """Per-file state shared by every action: derivations, caller inputs, counters.
+
+    ``clean_text`` is the free-text cleaner for ``cleanTag`` (header-informed
+    rules now, NER later); ``cleaned_texts`` holds texts already cleaned
+    upstream (NerDeid), keyed by tag path; ``mapping`` is the caller's
+    ``replaceWithMapping`` table.
+    """
+
+    pseudonyms: Pseudonymizer
+    patient_key: str
+    date_shift_max_days: int = DEFAULT_DATE_SHIFT_DAYS
+    clean_text: Callable[[str], str] = lambda text: ""
+    cleaned_texts: dict[str, str] = field(default_factory=dict)
+    mapping: dict[str, str] = field(default_factory=dict)
+    sop_class_uid: str | None = None
+    path: str = ""
+    stats: Counter[str] = field(default_factory=Counter)
+    dates_shifted: bool = False
+    dates_removed: bool = False
+
+    def day_offset(self) -> int:
+        """The patient's one date offset in days, shared by every date of every file."""
+        return self.pseudonyms.offset("date-days", self.patient_key, self.date_shift_max_days)
+
+
+ActionFn = Callable[[ActionContext, Dataset, DataElement, str], None]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """How an action is checked when a strategy loads and what it does per element."""
+
+    name: str
+    fn: ActionFn
+    vrs: frozenset[str] | None = ANY_VR
+    min_options: int = 0
+    max_options: int = 0
+    validate_option: Callable[[str], object] | None = None
+    recurse: bool = False  # walk into sequence items after the action
+    description: str = ""
+
+
+def action_accepts_vr(spec: ActionSpec, vr_text: str) -> bool:
+    """True when the row's VR (possibly ``US or SS``, ``*`` or empty) fits the action."""
+    if spec.vrs is None:
+        return True
+    alternatives = [v.strip().upper() for v in vr_text.split(" or ") if v.strip()]
+    if not alternatives or alternatives == ["*"]:
+        return True
+    return any(v in spec.vrs for v in alternatives)
+
+
+# --------------------------------------------------------------------------- values
+
+
+def values_of(elem: DataElement) -> list[Any]:
+    """The element's values as a list; bytes of UN/unknown VRs are decoded as text."""
+    value = elem.value
+    if value is None or value == "" or value == b"":
+        return []
+    if isinstance(value, bytes):
+        value = value.decode("latin-1").rstrip("\x00 ")
+        return value.split("\\") if value else []
+    if isinstance(value, (MultiValue, list, tuple)):
+        return list(value)
+    return [value]
+
+
+def set_values(elem: DataElement, values: list[Any]) -> None:
+    """Assign values back, keeping single values scalar and UN as bytes."""
+    if elem.VR == "UN":
+        text = "\\".join(str(v) for v in values)
+        elem.value = (text + (" " if len(text) % 2 else "")).encode("latin-1", "replace")
+        return
+    if not values:
+        elem.value = None
+    elif len(values) == 1:
+        elem.value = values[0]
+    else:
+        elem.value = values
+
+
+def fit(text: str, vr: str) -> str:
+    """Truncate to the VR's maximum length so replacements stay valid."""
+    limit = STRING_MAX_LENGTH.get(vr)
+    return text[:limit] if limit else text
+
+
+def map_strings(elem: DataElement, fn: Callable[[str], str]) -> None:
+    set_values(elem, [fit(fn(str(v)), elem.VR) for v in values_of(elem)])
+
+
+def empty_value(elem: DataElement) -> None:
+    """Zero-length value, VR-aware: an empty sequence stays a sequence."""
+    if elem.VR == "SQ":
+        elem.value = Sequence([])
+    elif elem.VR in ("OB", "OW", "UN", "OF", "OD", "OL", "OV"):
+        elem.value = b""
+    else:
+        elem.value = None
+
+
+# --------------------------------------------------------------------------- dates
+
+
+def _shift_da(value: str, days: int) -> str:
+    text = value.strip().replace(".", "")
+    if not re.fullmatch(r"\d{8}", text):
+        raise ValueError("bad DA")
+    date = dt.datetime.strptime(text, "%Y%m%d").date() + dt.timedelta(days=days)
+    return date.strftime("%Y%m%d")
+
+
+_DT_RE = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d{1,6})?([+-]\d{4})?$")
+
+
+def _shift_dt(value: str, days: int, seconds: int = 0) -> str:
+    match = _DT_RE.match(value.strip())
+    if not match:
+        raise ValueError("bad DT")
+    parts = match.groups()
+    present = sum(1 for p in parts[:6] if p is not None)
+    fields = [int(p) if p is not None else d for p, d in zip(parts[:6], (0, 1, 1, 0, 0, 0))]
+    moment = dt.datetime(*fields) + dt.timedelta(days=days, seconds=seconds)  # type: ignore[misc]
+    out = moment.strftime("%Y%m%d%H%M%S")[: (4 + 2 * (present - 1))]
+    return out + (parts[6] or "" if present == 6 else "") + (parts[7] or "")
+
+
+def _shift_tm(value: str, seconds: int) -> str:
+    text = value.strip().replace(":", "")
+    match = re.fullmatch(r"(\d{2})(\d{2})?(\d{2})?(\.\d{1,6})?", text)
+    if not match:
+        raise ValueError("bad TM")
+    if seconds == 0:
+        return text
+    hh, mm, ss = (int(g) if g else 0 for g in match.groups()[:3])
+    total = (hh * 3600 + mm * 60 + ss + seconds) % 86400
+    out = f"{total // 3600:02d}{total % 3600 // 60:02d}{total % 60:02d}"
+    present = sum(1 for g in match.groups()[:3] if g)
+    return out[: 2 * present] + (match.group(4) or "" if present == 3 else "")
+
+
+def shift_temporal(ctx: ActionContext, elem: DataElement, days: int, seconds: int = 0) -> None:
+    """Shift every DA/DT/TM value; one that does not parse is emptied (fail closed)."""
+    vr = elem.VR
+    try:
+        if vr == "DA":
+            map_strings(elem, lambda v: _shift_da(v, days))
+        elif vr == "DT":
+            map_strings(elem, lambda v: _shift_dt(v, days, seconds))
+        elif vr == "TM":
+            map_strings(elem, lambda v: _shift_tm(v, seconds))
+        else:
+            map_strings(elem, lambda v: _shift_text_date(v, days))
+    except (ValueError, OverflowError):
+        empty_value(elem)
+        ctx.stats["unparseable_date_emptied"] += 1
+        return
+    ctx.dates_shifted = True
+
+
+def _shift_text_date(value: str, days: int) -> str:
+    """Dates held in text or unknown VRs (private tags): YYYYMMDD[HHMMSS...] only."""
+    text = value.strip()
+    if re.fullmatch(r"\d{8}", text):
+        return _shift_da(text, days)
+    return _shift_dt(text, days)
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def _delete(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
+    del ds[elem.tag]
+
+
+def _empty(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
+    empty_value(elem)
+
+
+def _keep(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
+    return None
+
+
+def _dummy(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
+    if elem.VR == "SQ":
+        return  # items are cleaned by the recursive walk
+    if elem.VR == "UI":
+        _uid(ctx, ds, elem, option)
+        return
+    if elem.VR in DUMMY_BY_VR and values_of(elem):
+        elem.value = DUMMY_BY_VR[elem.VR]
+    else:
+        empty_value(elem)
+
+
+def _uid(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
+    if elem.VR == "SQ":
+        return
+    set_values(elem, [ctx.pseudonyms.uid(str(v)) for v in values_of(elem)])
+
+
+def _clean(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
+    """PS3.15 C: replace with values of similar meaning that do not identify."""
+    vr = elem.VR
+    if vr == "SQ":
+        return
+    if vr in DATE_VRS:
+        shift_temporal(ctx, elem, ctx.day_offset())
+    elif vr == "PN":
+        _random_name(ctx, ds, elem, option)
+    elif vr == "UI":
+        _uid(ctx, ds, elem, option)
+    elif vr in TEXT_VRS - {"UN"}:
+        _clean_tag(ctx, ds, elem, option)
+    else:
+        del ds[elem.tag]  # binary content (overlays, curves) cannot be cleaned here
+
+
+def _clean_tag(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
+    upstream = ctx.cleaned_texts.get(ctx.path)
+    if upstream is not None:
+        set_values(elem, [fit(upstream, elem.VR)] if upstream else [])
+        return
+    if elem.VR == "PN":
+        _random_name(ctx, ds, elem, option)
+        return
+    map_strings(elem, ctx.clean_text)
+
+
+def _ensure_exists(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
+    return None  # present: kept; absent ones are added by the engine after the walk
+
+
+def _literal(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
+    set_values(elem, [option] if option else [])
+
+
+def _random_name(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
+    map_strings(elem, ctx.pseudonyms.name)
+
+
+def _mapping(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
+    values = values_of(elem)
+    if values and all(str(v).strip() in ctx.mapping for v in values):
+        set_values(elem, [fit(ctx.mapping[str(v).strip()], elem.VR) for v in values])
+        return
+    ctx.stats["mapping_missing"] += 1
+    ACTIONS[option or "remove"].fn(ctx, ds, elem, "")
+
+
+def _patient_hash_id(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
+    map_strings(elem, lambda v: ctx.pseudonyms.digits(v, len(v.strip())))
+
+
+def _hash_id(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
+    if elem.VR == "UI":
+        _uid(ctx, ds, elem, option)
+        return
+    if elem.VR == "IS":
+        map_strings(elem, lambda v: ctx.pseudonyms.digits(v, min(len(v.strip()), 12)))
+        return
+    length = int(option) if option else STRING_MAX_LENGTH.get(elem.VR, 16)
+    map_strings(elem, lambda v: ctx.pseudonyms.token(v, min(length, 16)))
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("must be a positive whole number")
+    return value
+
+
+def _shift_random_days(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
+    shift_temporal(ctx, elem, ctx.day_offset())
+
+
+def _shift_fixed_days(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
+    shift_temporal(ctx, elem, int(option))
+
+
+def _shift_time(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
+    maximum = int(option) if option else DEFAULT_TIME_SHIFT_SECONDS
+    seconds = ctx.pseudonyms.offset("time-seconds", ctx.patient_key, maximum)
+    shift_temporal(ctx, elem, 0, seconds)
+
+
+def _shift_unix(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
+    """Epoch seconds (or milliseconds) move by the patient's day offset, like its dates."""
+    offset = ctx.day_offset() * 86400
+    try:
+        shifted = []
+        for value in values_of(elem):
+            number = float(value)
+            scale = 1000 if abs(number) > 1e11 else 1  # milliseconds since the epoch
+            new = number + offset * scale
+            shifted.append(type(value)(new) if isinstance(value, (int, float)) else str(int(new)))
+        set_values(elem, shifted)
+        ctx.dates_shifted = True
+    except (TypeError, ValueError):
+        empty_value(elem)
+        ctx.stats["unparseable_timestamp_emptied"] += 1
+
+
+_AGE_RE = re.compile(r"^(\d{3})([DWMY])$")
+
+
+def _age_years(value: str) -> tuple[int, str]:
+    match = _AGE_RE.match(value.strip())
+    if not match:
+        raise ValueError("bad AS")
+    return int(match.group(1)), match.group(2)
+
+
+def _shift_age(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
+    maximum = int(option) if option else DEFAULT_AGE_SHIFT_YEARS
+    years = ctx.pseudonyms.offset("age-years", ctx.patient_key, maximum)
+
+    def shift(value: str) -> str:
+        number, unit = _age_years(value)
+        if unit != "Y":
+            return value  # infant ages in days/weeks/months are kept as measured
+        return f"{min(max(number + years, 0), 999):03d}Y"
+
+    try:
+        map_strings(elem, shift)
+    except ValueError:
+        empty_value(elem)
+
+
+def _cap_age(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
+    """Ages above 90 years all read ``099Y``: one bucket, as HIPAA asks for the oldest."""
+
+    def cap(value: str) -> str:
+        number, unit = _age_years(value)
+        return "099Y" if unit == "Y" and number > 90 else value
+
+    try:
+        map_strings(elem, cap)
+    except ValueError:
+        empty_value(elem)
+
+
+def _retain_safe_private(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
+    raise RuntimeError("retainSafePrivate is resolved by the engine per private element")
+
+
+def _combined(code: str) -> ActionFn:
+    """X/Z, X/D, Z/D, X/Z/D, X/Z/U*: pick one code by the attribute's Type in the IOD."""
+
+    def apply(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
+        from sparkdeid.metadata.attribute_types import resolve_combined
+
+        resolved = resolve_combined(code, int(elem.tag), ctx.sop_class_uid)
+        ACTIONS[resolved].fn(ctx, ds, elem, option)
+
+    return apply
+
+
+_SPECS = [
+    ActionSpec("cleanTag", _clean_tag, TEXT_VRS, description="keep non-PHI words of free text"),
+    ActionSpec("delete", _delete, description="remove the element"),
+    ActionSpec("remove", _empty, recurse=False, description="VR-aware empty value"),
+    ActionSpec("keep", _keep, recurse=True, description="keep; sequence items still cleaned"),
+    ActionSpec("ensureTagExists", _ensure_exists, max_options=1, recurse=True,
+               description="keep; add with the Option (or empty) when missing"),
+    ActionSpec("replaceWithLiteral", _literal, min_options=1, max_options=1),
+    ActionSpec("replaceWithRandomName", _random_name, frozenset({"PN", "LO", "SH", "UN"})),
+    ActionSpec("replaceWithMapping", _mapping, max_options=1,
+               validate_option=lambda o: ACTIONS[o],
+               description="external mapping; Option names the fallback action"),
+    ActionSpec("patientHashId", _patient_hash_id, ID_VRS),
+    ActionSpec("hashId", _hash_id, ID_VRS, max_options=1, validate_option=_positive_int),
+    ActionSpec("shiftDateByRandomNbOfDays", _shift_random_days, DATE_VRS | {"UN", "LO", "SH"},
+               max_options=1, validate_option=_positive_int),
+    ActionSpec("shiftDateByFixedNbOfDays", _shift_fixed_days, DATE_VRS | {"UN", "LO", "SH"},
+               min_options=1, max_options=1, validate_option=int),
+    ActionSpec("shiftTimeByRandom", _shift_time, frozenset({"TM", "DT"}), max_options=1,
+               validate_option=_positive_int),
+    ActionSpec("shiftUnixTimeStampRandom", _shift_unix, NUMBER_VRS, max_options=1,
+               validate_option=_positive_int),
+    ActionSpec("shiftAgeByRandom", _shift_age, frozenset({"AS"}), max_options=1,
+               validate_option=_positive_int),
+    ActionSpec("capAgeAt99IfOver90", _cap_age, frozenset({"AS"})),
+    ActionSpec("retainSafePrivate", _retain_safe_private,
+               description="private tags: keep/hash/shift per TCIA's knowledge base"),
+    # DICOM PS3.15 Table E.1-1a action codes.
+    ActionSpec("D", _dummy, recurse=True, description="dummy value of the same VR"),
+    ActionSpec("Z", _empty, description="zero-length value"),
+    ActionSpec("X", _delete, description="remove"),
+    ActionSpec("K", _keep, recurse=True, description="keep; sequences still cleaned"),
+    ActionSpec("C", _clean, recurse=True, description="clean: similar meaning, not identifying"),
+    ActionSpec("U", _uid, recurse=True, description="consistent replacement UID"),
+    ActionSpec("Z/D", _combined("Z/D"), recurse=True),
+    ActionSpec("X/Z", _combined("X/Z"), recurse=True),
+    ActionSpec("X/D", _combined("X/D"), recurse=True),
+    ActionSpec("X/Z/D", _combined("X/Z/D"), recurse=True),
+    ActionSpec("X/Z/U*", _combined("X/Z/U*"), recurse=True),
+]
+
+ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in _SPECS}

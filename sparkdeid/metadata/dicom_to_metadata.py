@@ -1,0 +1,167 @@
+"""DicomToMetadata: a file's metadata as JSON, and optionally its text for NER."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+from pyspark import keyword_only
+from pyspark.ml import Transformer
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
+from pyspark.sql import DataFrame
+from pyspark.sql.types import StructField, StructType
+
+from sparkdeid import schemas
+from sparkdeid.dicom.codec import read_dataset
+from sparkdeid.metadata.extract import metadata_json, tag_document
+from sparkdeid.metadata.strategy import load_strategy, resolve_strategy
+from sparkdeid.params import HasErrorCol, HasInputCol, HasKeepInput, HasOutputCol, HasPathCol, HasStrategy
+from sparkdeid.rows import RowSettings, run_per_file
+
+
+class _DicomToMetadataParams(
+    HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, HasErrorCol, HasStrategy
+):
+    extractTagForNer: Param[bool] = Param(
+        Params._dummy(),
+        "extractTagForNer",
+        "also output the text of the tags the strategy cleans (cleanTag / C) as one document "
+        "per file, with a tag-mapping column, for NerDeid",
+        typeConverter=TypeConverters.toBoolean,
+    )
+    documentCol: Param[str] = Param(
+        Params._dummy(), "documentCol", "output column for the tag document",
+        typeConverter=TypeConverters.toString,
+    )
+    tagMappingCol: Param[str] = Param(
+        Params._dummy(), "tagMappingCol",
+        "output column mapping each document line to its tag path and character span",
+        typeConverter=TypeConverters.toString,
+    )
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(
+            inputCol=schemas.CONTENT_COL,
+            outputCol=schemas.METADATA_COL,
+            extractTagForNer=False,
+            documentCol=schemas.DOCUMENT_COL,
+            tagMappingCol=schemas.TAG_MAPPING_COL,
+        )
+
+
+class DicomToMetadata(
+    Transformer, _DicomToMetadataParams, DefaultParamsReadable, DefaultParamsWritable
+):
+    """Extract DICOM metadata (JSON, bulk data omitted) without decoding pixels.
+
+    The input column holds file bytes (binaryFile ``content``) or paths, which
+    are read on the executors (``s3://`` through boto3).
+    """
+
+    _input_kwargs: dict[str, Any]
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        inputCol: str = schemas.CONTENT_COL,
+        outputCol: str = schemas.METADATA_COL,
+        pathCol: str = schemas.PATH_COL,
+        keepInput: bool = True,
+        errorCol: str = schemas.ERROR_COL,
+        handleInvalid: str = "keep",
+        strategyFile: str = "tcia",
+        strategyFileContent: str = "",
+        extractTagForNer: bool = False,
+        documentCol: str = schemas.DOCUMENT_COL,
+        tagMappingCol: str = schemas.TAG_MAPPING_COL,
+    ) -> None:
+        super().__init__()
+        self._setDefault(keepInput=True)  # later stages still need the bytes
+        self._set(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(
+        self,
+        *,
+        inputCol: str = schemas.CONTENT_COL,
+        outputCol: str = schemas.METADATA_COL,
+        pathCol: str = schemas.PATH_COL,
+        keepInput: bool = True,
+        errorCol: str = schemas.ERROR_COL,
+        handleInvalid: str = "keep",
+        strategyFile: str = "tcia",
+        strategyFileContent: str = "",
+        extractTagForNer: bool = False,
+        documentCol: str = schemas.DOCUMENT_COL,
+        tagMappingCol: str = schemas.TAG_MAPPING_COL,
+    ) -> DicomToMetadata:
+        return self._set(**self._input_kwargs)
+
+    def setInputCol(self, value: str) -> DicomToMetadata:
+        return self._set(inputCol=value)
+
+    def setOutputCol(self, value: str) -> DicomToMetadata:
+        return self._set(outputCol=value)
+
+    def setExtractTagForNer(self, value: bool) -> DicomToMetadata:
+        return self._set(extractTagForNer=value)
+
+    def getExtractTagForNer(self) -> bool:
+        return self.getOrDefault(self.extractTagForNer)
+
+    def setDocumentCol(self, value: str) -> DicomToMetadata:
+        return self._set(documentCol=value)
+
+    def getDocumentCol(self) -> str:
+        return self.getOrDefault(self.documentCol)
+
+    def setTagMappingCol(self, value: str) -> DicomToMetadata:
+        return self._set(tagMappingCol=value)
+
+    def getTagMappingCol(self) -> str:
+        return self.getOrDefault(self.tagMappingCol)
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        input_col, output_col = self.getInputCol(), self.getOutputCol()
+        extract = self.getExtractTagForNer()
+        doc_col, map_col = self.getDocumentCol(), self.getTagMappingCol()
+        strategy_text = (
+            resolve_strategy(self.getStrategyFileContent() or self.getStrategyFile()).csv_text
+            if extract
+            else ""
+        )
+        settings = RowSettings(
+            input_col=input_col,
+            path_col=self.getPathCol(),
+            error_col=self.getErrorCol(),
+            handle_invalid=self.getHandleInvalid(),
+            keep_input=self.getKeepInput() or input_col == self.getPathCol(),
+        )
+        outputs: tuple[str, ...] = (output_col, doc_col, map_col) if extract else (output_col,)
+        fields = [
+            StructField(f.name, f.dataType, f.nullable)
+            for f in dataset.schema.fields
+            if settings.keep_input or f.name != input_col
+        ]
+        fields.append(StructField(output_col, schemas.FIELD_STRING, True))
+        if extract:
+            fields.append(StructField(doc_col, schemas.FIELD_STRING, True))
+            fields.append(StructField(map_col, schemas.TAG_MAPPING_TYPE, True))
+        fields.append(StructField(settings.error_col, schemas.FIELD_STRING, True))
+
+        def process(content: bytes, extras: dict[str, Any]) -> dict[str, Any]:
+            ds = read_dataset(content, stop_before_pixels=True)
+            result: dict[str, Any] = {output_col: metadata_json(ds)}
+            if extract:
+                document, mapping = tag_document(ds, load_strategy(strategy_text))
+                result[doc_col], result[map_col] = document, mapping
+            return result
+
+        def partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+            return run_per_file(batches, settings, process, outputs)
+
+        return dataset.mapInPandas(partition, StructType(fields))

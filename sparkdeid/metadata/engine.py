@@ -1,0 +1,315 @@
+"""Apply a strategy to a dataset: the per-file work of DicomMetadataDeidentifier.
+
+The walk visits every element, nested and private, once. Standard tags take
+their strategy row (exact, wildcard, then group row); tags no row names are
+kept except person names (emptied) and instance-like UIDs (replaced), which
+fail closed. Private tags are removed, or kept/hashed/shifted per TCIA's
+knowledge base under ``retainSafePrivate``; a private block with nothing left
+loses its creator too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pydicom.uid import UID_dictionary
+
+from sparkdeid.dicom.codec import read_dataset, write_dataset
+from sparkdeid.metadata import actions as act
+from sparkdeid.metadata.private_tags import PathStep, PrivateTagKnowledgeBase
+from sparkdeid.metadata.pseudonyms import Pseudonymizer
+from sparkdeid.metadata.strategy import Strategy, load_strategy
+from sparkdeid.metadata.text_cleaner import header_text_cleaner
+
+logger = logging.getLogger(__name__)
+
+STANDARD_UID_ROOT = "1.2.840.10008."
+PATIENT_KEY_KEYWORDS = ("PatientID", "PatientName", "StudyInstanceUID")
+_SHIFT_ACTIONS = ("shiftDateByRandomNbOfDays",)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything a worker needs, hashable so compiled engines are cached per process.
+
+    ``method_codes`` are the CID 7050 (code, meaning) pairs written to the
+    De-identification Method Code Sequence; empty for custom strategies, which
+    then only get a De-identification Method text.
+    """
+
+    strategy_csv: str
+    secret: bytes
+    group_strategy_csv: str | None = None
+    remove_private_tags: bool = True
+    regenerate_series: bool = False
+    method_description: str = "sparkdeid custom strategy"
+    method_codes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class DeidReport:
+    """What happened to one file: counts only, never values."""
+
+    actions: Counter[str] = field(default_factory=Counter)
+    dates_shifted: bool = False
+
+
+class MetadataEngine:
+    """A compiled strategy plus its pseudonymizer; reused for every file in a worker."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.strategy: Strategy = load_strategy(config.strategy_csv, config.group_strategy_csv)
+        self.pseudonyms = Pseudonymizer(config.secret)
+        private_rule = self.strategy.private_rule
+        self._retain_safe_private = (
+            private_rule is not None and private_rule.action == "retainSafePrivate"
+        )
+        self._kb = PrivateTagKnowledgeBase.default() if self._retain_safe_private else None
+        shift_rules = [r for r in self.strategy.rules if r.action in _SHIFT_ACTIONS and r.option]
+        self._date_shift_max_days = (
+            int(shift_rules[0].option) if shift_rules else act.DEFAULT_DATE_SHIFT_DAYS
+        )
+        self._ensure_rules = [r for r in self.strategy.exact_rules() if r.action == "ensureTagExists"]
+
+    # ------------------------------------------------------------------ public
+
+    def deidentify(
+        self,
+        ds: Dataset,
+        *,
+        mapping: dict[str, str] | None = None,
+        cleaned_texts: dict[str, str] | None = None,
+        text_cleaner: Callable[[str], str] | None = None,
+    ) -> DeidReport:
+        """De-identify ``ds`` in place and return counts of what was done."""
+        ctx = act.ActionContext(
+            pseudonyms=self.pseudonyms,
+            patient_key=patient_key(ds),
+            date_shift_max_days=self._date_shift_max_days,
+            clean_text=text_cleaner or header_text_cleaner(ds),
+            cleaned_texts=cleaned_texts or {},
+            mapping=mapping or {},
+            sop_class_uid=str(ds.get("SOPClassUID", "")) or None,
+        )
+        original_series = str(ds.get("SeriesInstanceUID", ""))
+        self._walk(ds, ctx, "", ())
+        self._ensure_tags(ds)
+        if self.config.regenerate_series and original_series:
+            ds.SeriesInstanceUID = self.pseudonyms.uid("regenerated-series\x1f" + original_series)
+        self._mark(ds, ctx)
+        return DeidReport(actions=ctx.stats, dates_shifted=ctx.dates_shifted)
+
+    # ------------------------------------------------------------------ walk
+
+    def _walk(self, ds: Dataset, ctx: act.ActionContext, prefix: str, steps: tuple) -> None:
+        creators: dict[int, str] = {}
+        for elem in list(ds):
+            tag = int(elem.tag)
+            group, element = tag >> 16, tag & 0xFFFF
+            path = f"{prefix}({group:04X},{element:04X})"
+            ctx.path = path
+            if group & 1:
+                if 0x0010 <= element <= 0x00FF:
+                    creators[tag] = str(elem.value or "").strip()
+                    continue
+                self._private(ds, elem, ctx, path, steps, creators)
+                continue
+            if element == 0x0000:  # group lengths go stale once values change
+                del ds[tag]
+                continue
+            rule = self.strategy.rule_for(tag)
+            if rule is None:
+                self._unlisted(ds, elem, ctx, path, steps)
+                continue
+            spec = act.ACTIONS[rule.action]
+            spec.fn(ctx, ds, elem, rule.option)
+            ctx.stats[rule.action] += 1
+            if spec.recurse and elem.VR == "SQ" and tag in ds:
+                self._walk_items(elem, ctx, path, steps + (PathStep(group, None, element),))
+        self._drop_empty_private_blocks(ds, creators)
+
+    def _walk_items(self, elem: DataElement, ctx: act.ActionContext, path: str, steps: tuple) -> None:
+        for index, item in enumerate(elem.value or []):
+            self._walk(item, ctx, f"{path}[{index}].", steps)
+
+    def _unlisted(
+        self, ds: Dataset, elem: DataElement, ctx: act.ActionContext, path: str, steps: tuple
+    ) -> None:
+        """No row names this tag: keep it, except what fails closed."""
+        vr = elem.VR
+        if vr == "SQ":
+            tag = int(elem.tag)
+            self._walk_items(elem, ctx, path, steps + (PathStep(tag >> 16, None, tag & 0xFFFF),))
+        elif vr == "PN":
+            act.empty_value(elem)
+            ctx.stats["unlisted_person_name_emptied"] += 1
+        elif vr == "UI" and any(not _is_standard_uid(str(v)) for v in act.values_of(elem)):
+            act.set_values(
+                elem,
+                [v if _is_standard_uid(str(v)) else self.pseudonyms.uid(str(v))
+                 for v in act.values_of(elem)],
+            )
+            ctx.stats["unlisted_uid_replaced"] += 1
+
+    def _private(
+        self,
+        ds: Dataset,
+        elem: DataElement,
+        ctx: act.ActionContext,
+        path: str,
+        steps: tuple,
+        creators: dict[int, str],
+    ) -> None:
+        tag = int(elem.tag)
+        group, element = tag >> 16, tag & 0xFFFF
+        exact = self.strategy.rule_for(tag)
+        if exact is not None and not exact.pattern.private:
+            act.ACTIONS[exact.action].fn(ctx, ds, elem, exact.option)
+            ctx.stats[exact.action] += 1
+            return
+        rule = self.strategy.private_rule
+        creator = creators.get((group << 16) | (element >> 8))
+        if creator is None or element < 0x1000:
+            del ds[tag]  # orphan private element: no creator says what it is
+            ctx.stats["private_orphan_removed"] += 1
+            return
+        if rule is None:
+            if self.config.remove_private_tags:
+                del ds[tag]
+                ctx.stats["private_removed"] += 1
+            return
+        if rule.action != "retainSafePrivate":
+            spec = act.ACTIONS[rule.action]
+            spec.fn(ctx, ds, elem, rule.option)
+            ctx.stats[f"private_{rule.action}"] += 1
+            return
+        step = PathStep(group, creator, element & 0xFF)
+        assert self._kb is not None
+        disposition = self._kb.disposition(steps + (step,))
+        self._apply_disposition(ds, elem, ctx, path, steps + (step,), disposition)
+
+    def _apply_disposition(
+        self,
+        ds: Dataset,
+        elem: DataElement,
+        ctx: act.ActionContext,
+        path: str,
+        steps: tuple,
+        disposition: str | None,
+    ) -> None:
+        ctx.stats[f"private_{disposition or 'unknown'}"] += 1
+        if disposition == "k":
+            if elem.VR == "SQ":
+                self._walk_items(elem, ctx, path, steps)
+            return
+        if disposition == "h":
+            values = act.values_of(elem)
+            looks_uid = values and all(_looks_like_uid(str(v)) for v in values)
+            (act._uid if looks_uid else act._hash_id)(ctx, ds, elem, "")
+            return
+        if disposition == "o":
+            act.shift_temporal(ctx, elem, ctx.day_offset())
+            return
+        if disposition == "oi":
+            _shift_integer_date(ctx, ds, elem)
+            return
+        del ds[elem.tag]  # d, na and anything unknown
+
+    @staticmethod
+    def _drop_empty_private_blocks(ds: Dataset, creators: dict[int, str]) -> None:
+        for creator_tag in creators:
+            group, block = creator_tag >> 16, creator_tag & 0xFF
+            low, high = (group << 16) | (block << 8), (group << 16) | (block << 8) | 0xFF
+            if not any(low <= int(t) <= high for t in ds.keys() if (int(t) >> 16) == group):
+                del ds[creator_tag]
+
+    def _ensure_tags(self, ds: Dataset) -> None:
+        for rule in self._ensure_rules:
+            tag = rule.pattern.value
+            if tag not in ds:
+                vr = _vr_for(tag, rule.vr)
+                ds.add_new(tag, vr, rule.option or (Sequence([]) if vr == "SQ" else None))
+
+    def _mark(self, ds: Dataset, ctx: act.ActionContext) -> None:
+        """Record what was done, as PS3.15 E.1.1 asks of a de-identifying application."""
+        ds.PatientIdentityRemoved = "YES"
+        ds.DeidentificationMethod = self.config.method_description[:64]
+        if self.config.method_codes:
+            items = []
+            for code, meaning in self.config.method_codes:
+                item = Dataset()
+                item.CodeValue = code
+                item.CodingSchemeDesignator = "DCM"
+                item.CodeMeaning = meaning[:64]
+                items.append(item)
+            ds.DeidentificationMethodCodeSequence = Sequence(items)
+        if ctx.dates_shifted:
+            ds.LongitudinalTemporalInformationModified = "MODIFIED"
+        elif "StudyDate" not in ds or not ds.get("StudyDate"):
+            ds.LongitudinalTemporalInformationModified = "REMOVED"
+
+
+def _is_standard_uid(value: str) -> bool:
+    value = value.strip("\x00 ")
+    return not value or value in UID_dictionary or value.startswith(STANDARD_UID_ROOT)
+
+
+def _looks_like_uid(value: str) -> bool:
+    parts = value.strip("\x00 ").split(".")
+    return len(parts) >= 3 and all(p.isdigit() for p in parts)
+
+
+def _shift_integer_date(ctx: act.ActionContext, ds: Dataset, elem: DataElement) -> None:
+    """Private 'oi' values: YYYYMMDD integers shift as dates, epoch seconds as timestamps."""
+    values = act.values_of(elem)
+    text = [str(v).strip() for v in values]
+    if text and all(len(t) == 8 and t.isdigit() for t in text):
+        act.shift_temporal(ctx, elem, ctx.day_offset())
+    elif text and all(t.lstrip("-").isdigit() and len(t) >= 9 for t in text):
+        act.ACTIONS["shiftUnixTimeStampRandom"].fn(ctx, ds, elem, "")
+    else:
+        del ds[elem.tag]
+
+
+def _vr_for(tag: int, declared: str) -> str:
+    try:
+        return str(dictionary_VR(tag)).split(" or ")[0]
+    except KeyError:
+        return declared.split(" or ")[0] if declared and declared != "*" else "UN"
+
+
+def patient_key(ds: Dataset) -> str:
+    """Which patient a file belongs to, for the per-patient date offset."""
+    for keyword in PATIENT_KEY_KEYWORDS:
+        value = str(ds.get(keyword, "") or "").strip()
+        if value:
+            return f"{keyword}:{value.upper() if keyword == 'PatientName' else value}"
+    return ""
+
+
+@lru_cache(maxsize=8)
+def compiled_engine(config: EngineConfig) -> MetadataEngine:
+    """One engine per configuration per process: strategy and KB parse once."""
+    return MetadataEngine(config)
+
+
+def deidentify_bytes(
+    content: bytes,
+    config: EngineConfig,
+    *,
+    mapping: dict[str, str] | None = None,
+    cleaned_texts: dict[str, str] | None = None,
+) -> tuple[bytes, DeidReport]:
+    """Bytes in, de-identified bytes out, same transfer syntax, Pixel Data untouched."""
+    ds = read_dataset(content)
+    report = compiled_engine(config).deidentify(ds, mapping=mapping, cleaned_texts=cleaned_texts)
+    return write_dataset(ds), report

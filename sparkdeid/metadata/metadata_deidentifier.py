@@ -1,0 +1,278 @@
+"""DicomMetadataDeidentifier: applies a strategy and writes the final DICOM bytes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+from pyspark import keyword_only
+from pyspark.ml import Transformer
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
+from pyspark.sql import DataFrame
+from pyspark.sql.types import StructField, StructType
+
+from sparkdeid import schemas
+from sparkdeid.metadata.engine import EngineConfig, deidentify_bytes
+from sparkdeid.metadata.strategy import read_text_or_file, resolve_strategy
+from sparkdeid.params import (
+    HasErrorCol,
+    HasInputCol,
+    HasKeepInput,
+    HasOutputCol,
+    HasPathCol,
+    HasSecret,
+    HasStrategy,
+)
+from sparkdeid.rows import RowSettings, run_per_file
+
+# Codes only the pixel path can honestly claim.
+PIXEL_OPTION_CODES = frozenset({"113101", "113102"})
+
+
+class _DicomMetadataDeidentifierParams(
+    HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, HasErrorCol, HasStrategy, HasSecret
+):
+    removePrivateTags: Param[bool] = Param(
+        Params._dummy(),
+        "removePrivateTags",
+        "remove private tags that the strategy has no row for; the 'tcia' profile instead "
+        "keeps those TCIA's knowledge base marks safe",
+        typeConverter=TypeConverters.toBoolean,
+    )
+    regenerateSeries: Param[bool] = Param(
+        Params._dummy(),
+        "regenerateSeries",
+        "give outputs a Series Instance UID of their own, even under retain-uids, so a "
+        "de-identified series never merges with its original in an archive",
+        typeConverter=TypeConverters.toBoolean,
+    )
+    tagMappingCol: Param[str] = Param(
+        Params._dummy(),
+        "tagMappingCol",
+        "column from DicomToMetadata mapping each line of the tag document to its tag path; "
+        "used with cleanedDocumentCol",
+        typeConverter=TypeConverters.toString,
+    )
+    cleanedDocumentCol: Param[str] = Param(
+        Params._dummy(),
+        "cleanedDocumentCol",
+        "column with the tag document after NER cleaning (same lines as the original); when "
+        "present, cleanTag uses these texts instead of the built-in header-informed cleaner",
+        typeConverter=TypeConverters.toString,
+    )
+    mappingCol: Param[str] = Param(
+        Params._dummy(),
+        "mappingCol",
+        "optional column (map<string,string> or JSON object) of original -> replacement values "
+        "for the replaceWithMapping action",
+        typeConverter=TypeConverters.toString,
+    )
+    pixelDataCleaned: Param[bool] = Param(
+        Params._dummy(),
+        "pixelDataCleaned",
+        "set by the pixel pipeline: only then are the Clean Pixel Data / Visual Features option "
+        "codes recorded in the De-identification Method Code Sequence",
+        typeConverter=TypeConverters.toBoolean,
+    )
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(
+            inputCol=schemas.CONTENT_COL,
+            outputCol=schemas.DICOM_COL,
+            removePrivateTags=True,
+            regenerateSeries=False,
+            tagMappingCol="",
+            cleanedDocumentCol="",
+            mappingCol="",
+            pixelDataCleaned=False,
+        )
+
+
+class DicomMetadataDeidentifier(
+    Transformer, _DicomMetadataDeidentifierParams, DefaultParamsReadable, DefaultParamsWritable
+):
+    """De-identify DICOM metadata per a strategy; outputs the de-identified file bytes.
+
+    Input is a binaryFile ``content`` column (or a column of paths, read on the
+    executors, including ``s3://``). Pixel Data passes through byte-identical.
+    UIDs, ids, names and date offsets are HMAC-keyed by the secret, so every
+    executor and run agrees. Failures land in ``errorCol``.
+    """
+
+    _input_kwargs: dict[str, Any]
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        inputCol: str = schemas.CONTENT_COL,
+        outputCol: str = schemas.DICOM_COL,
+        pathCol: str = schemas.PATH_COL,
+        keepInput: bool = False,
+        errorCol: str = schemas.ERROR_COL,
+        handleInvalid: str = "keep",
+        strategyFile: str = "tcia",
+        strategyFileContent: str = "",
+        groupStrategyFile: str = "",
+        removePrivateTags: bool = True,
+        regenerateSeries: bool = False,
+        secretFile: str = "",
+        secretEnvVar: str = "SPARKDEID_SECRET",
+        tagMappingCol: str = "",
+        cleanedDocumentCol: str = "",
+        mappingCol: str = "",
+        pixelDataCleaned: bool = False,
+    ) -> None:
+        super().__init__()
+        self._set(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(
+        self,
+        *,
+        inputCol: str = schemas.CONTENT_COL,
+        outputCol: str = schemas.DICOM_COL,
+        pathCol: str = schemas.PATH_COL,
+        keepInput: bool = False,
+        errorCol: str = schemas.ERROR_COL,
+        handleInvalid: str = "keep",
+        strategyFile: str = "tcia",
+        strategyFileContent: str = "",
+        groupStrategyFile: str = "",
+        removePrivateTags: bool = True,
+        regenerateSeries: bool = False,
+        secretFile: str = "",
+        secretEnvVar: str = "SPARKDEID_SECRET",
+        tagMappingCol: str = "",
+        cleanedDocumentCol: str = "",
+        mappingCol: str = "",
+        pixelDataCleaned: bool = False,
+    ) -> DicomMetadataDeidentifier:
+        return self._set(**self._input_kwargs)
+
+    def setInputCol(self, value: str) -> DicomMetadataDeidentifier:
+        return self._set(inputCol=value)
+
+    def setOutputCol(self, value: str) -> DicomMetadataDeidentifier:
+        return self._set(outputCol=value)
+
+    def setRemovePrivateTags(self, value: bool) -> DicomMetadataDeidentifier:
+        return self._set(removePrivateTags=value)
+
+    def getRemovePrivateTags(self) -> bool:
+        return self.getOrDefault(self.removePrivateTags)
+
+    def setRegenerateSeries(self, value: bool) -> DicomMetadataDeidentifier:
+        return self._set(regenerateSeries=value)
+
+    def getRegenerateSeries(self) -> bool:
+        return self.getOrDefault(self.regenerateSeries)
+
+    def setTagMappingCol(self, value: str) -> DicomMetadataDeidentifier:
+        return self._set(tagMappingCol=value)
+
+    def getTagMappingCol(self) -> str:
+        return self.getOrDefault(self.tagMappingCol)
+
+    def setCleanedDocumentCol(self, value: str) -> DicomMetadataDeidentifier:
+        return self._set(cleanedDocumentCol=value)
+
+    def getCleanedDocumentCol(self) -> str:
+        return self.getOrDefault(self.cleanedDocumentCol)
+
+    def setMappingCol(self, value: str) -> DicomMetadataDeidentifier:
+        return self._set(mappingCol=value)
+
+    def getMappingCol(self) -> str:
+        return self.getOrDefault(self.mappingCol)
+
+    def setPixelDataCleaned(self, value: bool) -> DicomMetadataDeidentifier:
+        return self._set(pixelDataCleaned=value)
+
+    def getPixelDataCleaned(self) -> bool:
+        return self.getOrDefault(self.pixelDataCleaned)
+
+    def engine_config(self) -> EngineConfig:
+        """Resolve strategy and secret on the driver into what executors need."""
+        content = self.getStrategyFileContent()
+        resolved = resolve_strategy(content or self.getStrategyFile())
+        codes = resolved.method_codes
+        if not self.getPixelDataCleaned():
+            codes = tuple(c for c in codes if c[0] not in PIXEL_OPTION_CODES)
+        description = resolved.method_description
+        if resolved.method_codes:
+            description = "DICOM PS3.15 " + "+".join(code for code, _ in codes)
+        return EngineConfig(
+            strategy_csv=resolved.csv_text,
+            secret=self._resolved_secret(),
+            group_strategy_csv=read_text_or_file(self.getGroupStrategyFile()) or None,
+            remove_private_tags=self.getRemovePrivateTags(),
+            regenerate_series=self.getRegenerateSeries(),
+            method_description=description,
+            method_codes=codes,
+        )
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        config = self.engine_config()
+        output_col = self.getOutputCol()
+        mapping_col, doc_col, tag_map_col = (
+            self.getMappingCol(), self.getCleanedDocumentCol(), self.getTagMappingCol()
+        )
+        input_col, path_col = self.getInputCol(), self.getPathCol()
+        settings = RowSettings(
+            input_col=input_col,
+            path_col=path_col,
+            error_col=self.getErrorCol(),
+            handle_invalid=self.getHandleInvalid(),
+            keep_input=self.getKeepInput() or input_col == path_col,
+            extra_cols=tuple(c for c in (mapping_col, doc_col, tag_map_col) if c),
+        )
+        fields = [
+            StructField(f.name, f.dataType, f.nullable)
+            for f in dataset.schema.fields
+            if settings.keep_input or f.name != input_col
+        ]
+        fields += [
+            StructField(output_col, schemas.FIELD_BINARY, True),
+            StructField(settings.error_col, schemas.FIELD_STRING, True),
+        ]
+
+        def process(content: bytes, extras: dict[str, Any]) -> dict[str, Any]:
+            mapping = _as_mapping(extras.get(mapping_col)) if mapping_col else None
+            cleaned = (
+                _cleaned_texts(extras.get(doc_col), extras.get(tag_map_col))
+                if doc_col and tag_map_col
+                else None
+            )
+            out, _ = deidentify_bytes(content, config, mapping=mapping, cleaned_texts=cleaned)
+            return {output_col: out}
+
+        def partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+            return run_per_file(batches, settings, process, (output_col,))
+
+        return dataset.mapInPandas(partition, StructType(fields))
+
+
+def _as_mapping(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return {str(k): str(v) for k, v in json.loads(value).items()} if value else {}
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    return {str(k): str(v) for k, v in value}  # Arrow map arrives as (key, value) pairs
+
+
+def _cleaned_texts(document: Any, tag_mapping: Any) -> dict[str, str] | None:
+    """Line i of the cleaned document is the cleaned text of tag_mapping[i]."""
+    if document is None or tag_mapping is None:
+        return None
+    lines = str(document).split("\n")
+    entries = list(tag_mapping)
+    if len(lines) != len(entries):
+        return None  # misaligned: fall back to the built-in cleaner rather than guess
+    return {entry["tag_path"]: line for entry, line in zip(entries, lines)}

@@ -1,0 +1,173 @@
+"""Free-text cleaning for ``cleanTag`` before a model is involved.
+
+A description such as ``CT CHEST DOE 06/16/1976`` keeps ``CT CHEST`` and loses
+the rest. Two sources say what to remove: the same file's own header (names
+of everyone in it, ids, accession numbers, institution, its dates written in
+common forms) and rules for things that are PHI wherever they appear (dates,
+phone numbers, e-mail, URLs, long digit runs). NerDeid plugs in behind the
+same ``Callable[[str], str]`` interface.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable
+
+from pydicom.dataset import Dataset
+
+_MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+RULE_PATTERNS: dict[str, re.Pattern[str]] = {
+    "email": re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"),
+    "url": re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE),
+    "ssn": re.compile(r"\b\d{3}-\d{2}-\d{4}\b"),
+    "phone": re.compile(
+        r"(?<!\w)(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)|\d{3})[\s.-]?\d{3}[\s.-]?\d{3,4}(?!\w)"
+    ),
+    "date_numeric": re.compile(r"(?<!\d)\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}(?!\d)"),
+    "date_text": re.compile(
+        rf"(?<![a-z])(?:\d{{1,2}}(?:st|nd|rd|th)?[\s,.-]*{_MONTHS}[\s,.-]*\d{{2,4}}"
+        rf"|{_MONTHS}[\s,.-]*\d{{1,2}}(?:st|nd|rd|th)?[\s,.-]+\d{{4}}"
+        rf"|\d{{4}}[\s,.-]*{_MONTHS}[\s,.-]*\d{{1,2}}"
+        rf"|{_MONTHS}[\s,.-]*\d{{4}})(?![a-z])",
+        re.IGNORECASE,
+    ),
+    "digit_run": re.compile(r"(?<![\d.])\d{5,}(?![\d.])"),
+}
+
+# Header attributes whose values are identifying wherever they reappear in text.
+ID_KEYWORDS = (
+    "PatientID",
+    "OtherPatientIDs",
+    "IssuerOfPatientID",
+    "AccessionNumber",
+    "StudyID",
+    "MedicalRecordLocator",
+    "RequestedProcedureID",
+    "ScheduledProcedureStepID",
+    "PerformedProcedureStepID",
+    "AdmissionID",
+    "DeviceSerialNumber",
+    "PatientTelephoneNumbers",
+    "StationName",
+)
+PLACE_KEYWORDS = (
+    "InstitutionName",
+    "InstitutionAddress",
+    "InstitutionalDepartmentName",
+    "PatientAddress",
+    "RegionOfResidence",
+)
+# Words too generic to remove on their own when they are part of a place name.
+_GENERIC_PLACE_WORDS = frozenset(
+    """hospital medical center centre clinic clinics general university universitat
+    institute health healthcare regional community children childrens department dept
+    radiology imaging diagnostic diagnostics saint memorial county city national the and of
+    for street road avenue suite floor unit ward""".split()
+)
+_NAME_PART_MIN = 2
+_ID_MIN = 3
+
+
+def _date_forms(value: str) -> Iterable[str]:
+    """A DA value as people write it: 06/16/1976, 16.06.1976, 1976-06-16, 16 Jun 1976."""
+    try:
+        date = dt.datetime.strptime(value.strip()[:8], "%Y%m%d").date()
+    except ValueError:
+        return []
+    forms = {
+        date.strftime(fmt)
+        for fmt in (
+            "%Y%m%d", "%m/%d/%Y", "%d/%m/%Y", "%Y-%m-%d", "%d.%m.%Y", "%Y/%m/%d",
+            "%m-%d-%Y", "%d-%m-%Y", "%d %b %Y", "%d %B %Y", "%b %d %Y", "%B %d %Y",
+            "%b %d, %Y", "%B %d, %Y", "%Y %b %d", "%m/%d/%y", "%d/%m/%y",
+        )
+    }
+    forms.add(f"{date.month}/{date.day}/{date.year}")
+    forms.add(f"{date.day}/{date.month}/{date.year}")
+    return forms
+
+
+def _strings(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return [str(v) for v in value if v]  # type: ignore[union-attr]
+    if isinstance(value, bytes):
+        return [value.decode("latin-1", "replace")]
+    text = str(value)
+    return [text] if text else []
+
+
+def header_terms(ds: Dataset) -> set[str]:
+    """Identifying strings of this file: every person name part, ids, places, dates."""
+    terms: set[str] = set()
+    for elem in ds.iterall():
+        vr = elem.VR
+        if vr == "PN":
+            for name in _strings(elem.value):
+                for part in re.split(r"[\^=\s,]+", name):
+                    if len(part.strip(".")) >= _NAME_PART_MIN:
+                        terms.add(part.strip("."))
+        elif vr == "DA":
+            for value in _strings(elem.value):
+                terms.update(_date_forms(value))
+        elif elem.keyword in ID_KEYWORDS:
+            terms.update(v.strip() for v in _strings(elem.value) if len(v.strip()) >= _ID_MIN)
+        elif elem.keyword in PLACE_KEYWORDS:
+            for value in _strings(elem.value):
+                value = value.strip()
+                if len(value) >= _ID_MIN:
+                    terms.add(value)
+                terms.update(
+                    word
+                    for word in re.split(r"[\s,^/]+", value)
+                    if len(word) >= 4 and word.lower() not in _GENERIC_PLACE_WORDS
+                )
+    return terms
+
+
+def _term_regex(terms: Iterable[str]) -> re.Pattern[str] | None:
+    ordered = sorted({t for t in terms if t}, key=len, reverse=True)
+    if not ordered:
+        return None
+    body = "|".join(re.escape(t) for t in ordered)
+    return re.compile(rf"(?<![A-Za-z0-9])(?:{body})(?![A-Za-z0-9])", re.IGNORECASE)
+
+
+def clean_text(text: str, header_pattern: re.Pattern[str] | None) -> str:
+    """Remove header terms and rule matches; keep the other words in their order."""
+    spans: list[tuple[int, int]] = []
+    patterns = list(RULE_PATTERNS.values())
+    if header_pattern is not None:
+        patterns.append(header_pattern)
+    for pattern in patterns:
+        spans.extend(m.span() for m in pattern.finditer(text))
+    if not spans:
+        return text
+    keep = []
+    position = 0
+    for start, end in sorted(spans):
+        if start > position:
+            keep.append(text[position:start])
+        position = max(position, end)
+    keep.append(text[position:])
+    cleaned = re.sub(r"\s{2,}", " ", " ".join(part.strip() for part in keep))
+    return cleaned.strip(" ,;:-/^")
+
+
+def header_text_cleaner(ds: Dataset) -> Callable[[str], str]:
+    """A cleaner bound to one file's header as it is now (call before changing it).
+
+    Terms are gathered at once, since de-identification is about to erase
+    them; the regular expression is only compiled if some text needs cleaning.
+    """
+    terms = header_terms(ds)
+    state: dict[str, re.Pattern[str] | None] = {}
+
+    def cleaner(text: str) -> str:
+        if "pattern" not in state:
+            state["pattern"] = _term_regex(terms)
+        return clean_text(text, state["pattern"])
+
+    return cleaner

@@ -1,0 +1,201 @@
+"""Shared Param mixins: each parameter is declared once, with its documentation.
+
+Setter and getter names follow John Snow Labs Visual NLP (``setInputCol``,
+``setKeepInput``, ``setStrategyFile`` ...) so its users can port pipelines.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import HasInputCol, HasOutputCol
+
+from sparkdeid import schemas
+
+HANDLE_INVALID_CHOICES = ("error", "skip", "keep")
+
+__all__ = [
+    "HasErrorCol",
+    "HasInputCol",
+    "HasKeepInput",
+    "HasOutputCol",
+    "HasPathCol",
+    "HasSecret",
+    "HasStrategy",
+]
+
+
+class HasPathCol(Params):
+    pathCol: Param[str] = Param(
+        Params._dummy(),
+        "pathCol",
+        "column with each file's path (binaryFile's 'path'); used to read the bytes when the "
+        "input column holds paths, and to name rows in error messages by hashed id",
+        typeConverter=TypeConverters.toString,
+    )
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(pathCol=schemas.PATH_COL)
+
+    def setPathCol(self, value: str) -> Any:
+        return self._set(pathCol=value)
+
+    def getPathCol(self) -> str:
+        return self.getOrDefault(self.pathCol)
+
+
+class HasKeepInput(Params):
+    keepInput: Param[bool] = Param(
+        Params._dummy(),
+        "keepInput",
+        "keep the input column in the output; off by default so file bytes are not carried "
+        "twice through the pipeline",
+        typeConverter=TypeConverters.toBoolean,
+    )
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(keepInput=False)
+
+    def setKeepInput(self, value: bool) -> Any:
+        return self._set(keepInput=value)
+
+    def getKeepInput(self) -> bool:
+        return self.getOrDefault(self.keepInput)
+
+
+class HasErrorCol(Params):
+    errorCol: Param[str] = Param(
+        Params._dummy(),
+        "errorCol",
+        "column that receives a per-row error message (no PHI); null when the row succeeded",
+        typeConverter=TypeConverters.toString,
+    )
+    handleInvalid: Param[str] = Param(
+        Params._dummy(),
+        "handleInvalid",
+        "what to do with a file that fails: 'keep' the row with the error in errorCol "
+        "(default), 'skip' it, or 'error' to fail the job as Spark's own stages do",
+        typeConverter=TypeConverters.toString,
+    )
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(errorCol=schemas.ERROR_COL, handleInvalid="keep")
+
+    def setErrorCol(self, value: str) -> Any:
+        return self._set(errorCol=value)
+
+    def getErrorCol(self) -> str:
+        return self.getOrDefault(self.errorCol)
+
+    def setHandleInvalid(self, value: str) -> Any:
+        if value not in HANDLE_INVALID_CHOICES:
+            raise ValueError(f"handleInvalid must be one of {HANDLE_INVALID_CHOICES}")
+        return self._set(handleInvalid=value)
+
+    def getHandleInvalid(self) -> str:
+        return self.getOrDefault(self.handleInvalid)
+
+
+class HasStrategy(Params):
+    strategyFile: Param[str] = Param(
+        Params._dummy(),
+        "strategyFile",
+        "strategy: a shipped profile ('basic', 'tcia', or a profile with options such as "
+        "'basic+retain-uids+clean-descriptors') or the path of a strategy CSV "
+        "(Tags,VR,Name,Status,Action,Option)",
+        typeConverter=TypeConverters.toString,
+    )
+    strategyFileContent: Param[str] = Param(
+        Params._dummy(),
+        "strategyFileContent",
+        "strategy CSV text itself; wins over strategyFile (useful where executors cannot "
+        "read the driver's files)",
+        typeConverter=TypeConverters.toString,
+    )
+    groupStrategyFile: Param[str] = Param(
+        Params._dummy(),
+        "groupStrategyFile",
+        "optional group strategy CSV (VR GROUP, tags like (0020,), action delete/remove) "
+        "applied to tags that no row of the main strategy names; a path or CSV text",
+        typeConverter=TypeConverters.toString,
+    )
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(strategyFile="tcia", strategyFileContent="", groupStrategyFile="")
+
+    def setStrategyFile(self, value: str) -> Any:
+        return self._set(strategyFile=value)
+
+    def getStrategyFile(self) -> str:
+        return self.getOrDefault(self.strategyFile)
+
+    def setStrategyFileContent(self, value: str) -> Any:
+        return self._set(strategyFileContent=value)
+
+    def getStrategyFileContent(self) -> str:
+        return self.getOrDefault(self.strategyFileContent)
+
+    def setGroupStrategyFile(self, value: str) -> Any:
+        return self._set(groupStrategyFile=value)
+
+    def getGroupStrategyFile(self) -> str:
+        return self.getOrDefault(self.groupStrategyFile)
+
+
+class HasSecret(Params):
+    """Where the pseudonym secret comes from; the secret itself is never a Param.
+
+    Params are saved with a pipeline, so only the *source* is one: a file path
+    or an environment variable name. ``setSecret`` keeps a value in memory for
+    interactive use; it is not saved.
+    """
+
+    secretFile: Param[str] = Param(
+        Params._dummy(),
+        "secretFile",
+        "file holding the pseudonym secret (HMAC key); read on the driver",
+        typeConverter=TypeConverters.toString,
+    )
+    secretEnvVar: Param[str] = Param(
+        Params._dummy(),
+        "secretEnvVar",
+        "environment variable holding the secret when no file is given (read on the driver)",
+        typeConverter=TypeConverters.toString,
+    )
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(secretFile="", secretEnvVar="SPARKDEID_SECRET")
+        self._secret_value: bytes | None = None
+
+    def setSecretFile(self, value: str) -> Any:
+        return self._set(secretFile=value)
+
+    def getSecretFile(self) -> str:
+        return self.getOrDefault(self.secretFile)
+
+    def setSecretEnvVar(self, value: str) -> Any:
+        return self._set(secretEnvVar=value)
+
+    def getSecretEnvVar(self) -> str:
+        return self.getOrDefault(self.secretEnvVar)
+
+    def setSecret(self, value: str | bytes) -> Any:
+        """Use this secret in this process only; it is not saved with the stage."""
+        self._secret_value = value.encode() if isinstance(value, str) else value
+        return self
+
+    def _resolved_secret(self) -> bytes:
+        from sparkdeid.metadata.secrets import resolve_secret
+
+        secret, _ = resolve_secret(
+            getattr(self, "_secret_value", None),
+            self.getSecretFile() or None,
+            self.getSecretEnvVar() or None,
+        )
+        return secret

@@ -1,0 +1,90 @@
+"""Per-file processing inside ``mapInPandas``: bytes in, columns out, errors as rows.
+
+Both metadata stages and the batch writer share this loop so that every one
+of them reads paths the same way, reports failures the same way and honours
+``handleInvalid`` the same way. Messages carry a hashed file id, never a path
+or a value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from sparkdeid.errors import SparkDeidError
+from sparkdeid.storage import read_bytes
+
+logger = logging.getLogger(__name__)
+
+FileFn = Callable[[bytes, dict[str, Any]], dict[str, Any]]
+
+
+def file_id(path: str) -> str:
+    """Short stable id for a path, safe to log (paths can hold patient names)."""
+    return hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+
+
+def safe_message(exc: BaseException) -> str:
+    """Our own errors are written without PHI; anything else is named by type only."""
+    if isinstance(exc, SparkDeidError):
+        return str(exc)
+    return f"internal error ({type(exc).__name__})"
+
+
+@dataclass(frozen=True)
+class RowSettings:
+    input_col: str
+    path_col: str
+    error_col: str
+    handle_invalid: str
+    keep_input: bool
+    extra_cols: tuple[str, ...] = ()
+
+
+class FileStageError(SparkDeidError, RuntimeError):
+    """Raised with handleInvalid='error' to stop the job on the first bad file."""
+
+
+def run_per_file(
+    batches: Iterator[pd.DataFrame],
+    settings: RowSettings,
+    fn: FileFn,
+    output_cols: tuple[str, ...],
+) -> Iterator[pd.DataFrame]:
+    """Apply ``fn`` to each row's file bytes; failures become error rows."""
+    for pdf in batches:
+        outputs: dict[str, list[Any]] = {col: [] for col in output_cols}
+        errors: list[str | None] = []
+        for index in range(len(pdf)):
+            row = pdf.iloc[index]
+            path = str(row[settings.path_col]) if settings.path_col in pdf.columns else ""
+            try:
+                source = row[settings.input_col]
+                content = bytes(source) if isinstance(source, (bytes, bytearray)) else None
+                if content is None:
+                    content = read_bytes(str(source))
+                extras = {col: row[col] for col in settings.extra_cols if col in pdf.columns}
+                result = fn(content, extras)
+                error = None
+            except Exception as exc:  # one bad file never stops the job
+                error = safe_message(exc)
+                result = {}
+                logger.warning("file %s failed: %s", file_id(path), error)
+                if settings.handle_invalid == "error":
+                    raise FileStageError(f"file {file_id(path)} failed: {error}") from None
+            for col in output_cols:
+                outputs[col].append(result.get(col))
+            errors.append(error)
+        out = pdf if settings.keep_input else pdf.drop(columns=[settings.input_col])
+        out = out.copy()
+        for col, values in outputs.items():
+            out[col] = values
+        out[settings.error_col] = errors
+        if settings.handle_invalid == "skip":
+            out = out[out[settings.error_col].isna()]
+        yield out
