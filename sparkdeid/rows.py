@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from pyspark.sql.types import StringType, StructField, StructType
+
 from sparkdeid.errors import SparkDeidError
 from sparkdeid.storage import read_bytes
 
@@ -50,6 +52,26 @@ class FileStageError(SparkDeidError, RuntimeError):
     """Raised with handleInvalid='error' to stop the job on the first bad file."""
 
 
+def output_schema(
+    input_schema: StructType, settings: RowSettings, new_fields: list[StructField]
+) -> StructType:
+    """Input fields (minus the dropped input), then the stage's own, then the error column.
+
+    Fields are copied, never mutated (``StructType.add`` would change the cached
+    input schema). A column the stage writes replaces an input column of the
+    same name, so stages chain without duplicate ``error`` columns.
+    """
+    produced = {f.name for f in new_fields} | {settings.error_col}
+    fields = [
+        StructField(f.name, f.dataType, f.nullable, f.metadata)
+        for f in input_schema.fields
+        if f.name not in produced and (settings.keep_input or f.name != settings.input_col)
+    ]
+    fields += new_fields
+    fields.append(StructField(settings.error_col, StringType(), True))
+    return StructType(fields)
+
+
 def run_per_file(
     batches: Iterator[pd.DataFrame],
     settings: RowSettings,
@@ -80,11 +102,17 @@ def run_per_file(
             for col in output_cols:
                 outputs[col].append(result.get(col))
             errors.append(error)
-        out = pdf if settings.keep_input else pdf.drop(columns=[settings.input_col])
-        out = out.copy()
+        upstream = (
+            list(pdf[settings.error_col]) if settings.error_col in pdf.columns else [None] * len(pdf)
+        )
+        dropped = [c for c in (*output_cols, settings.error_col) if c in pdf.columns]
+        if not settings.keep_input:
+            dropped.append(settings.input_col)
+        out = pdf.drop(columns=dropped)
         for col, values in outputs.items():
             out[col] = values
-        out[settings.error_col] = errors
+        # An earlier stage's error stays visible unless this stage has its own.
+        out[settings.error_col] = [own or before for own, before in zip(errors, upstream)]
         if settings.handle_invalid == "skip":
             out = out[out[settings.error_col].isna()]
         yield out

@@ -11,14 +11,14 @@ from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
-from pyspark.sql.types import StructField, StructType
+from pyspark.sql.types import StructField
 
 from sparkdeid import schemas
 from sparkdeid.dicom.codec import read_dataset
 from sparkdeid.metadata.extract import metadata_json, tag_document
 from sparkdeid.metadata.strategy import load_strategy, resolve_strategy
 from sparkdeid.params import HasErrorCol, HasInputCol, HasKeepInput, HasOutputCol, HasPathCol, HasStrategy
-from sparkdeid.rows import RowSettings, run_per_file
+from sparkdeid.rows import RowSettings, output_schema, run_per_file
 
 
 class _DicomToMetadataParams(
@@ -142,16 +142,11 @@ class DicomToMetadata(
             keep_input=self.getKeepInput() or input_col == self.getPathCol(),
         )
         outputs: tuple[str, ...] = (output_col, doc_col, map_col) if extract else (output_col,)
-        fields = [
-            StructField(f.name, f.dataType, f.nullable)
-            for f in dataset.schema.fields
-            if settings.keep_input or f.name != input_col
-        ]
-        fields.append(StructField(output_col, schemas.FIELD_STRING, True))
+        new_fields = [StructField(output_col, schemas.FIELD_STRING, True)]
         if extract:
-            fields.append(StructField(doc_col, schemas.FIELD_STRING, True))
-            fields.append(StructField(map_col, schemas.TAG_MAPPING_TYPE, True))
-        fields.append(StructField(settings.error_col, schemas.FIELD_STRING, True))
+            new_fields.append(StructField(doc_col, schemas.FIELD_STRING, True))
+            new_fields.append(StructField(map_col, schemas.TAG_MAPPING_TYPE, True))
+        schema = output_schema(dataset.schema, settings, new_fields)
 
         def process(content: bytes, extras: dict[str, Any]) -> dict[str, Any]:
             ds = read_dataset(content, stop_before_pixels=True)
@@ -164,4 +159,4 @@ class DicomToMetadata(
         def partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
             return run_per_file(batches, settings, process, outputs)
 
-        return dataset.mapInPandas(partition, StructType(fields))
+        return dataset.mapInPandas(partition, schema)

@@ -12,7 +12,7 @@ from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
-from pyspark.sql.types import StructField, StructType
+from pyspark.sql.types import StructField
 
 from sparkdeid import schemas
 from sparkdeid.metadata.engine import EngineConfig, deidentify_bytes
@@ -26,7 +26,7 @@ from sparkdeid.params import (
     HasSecret,
     HasStrategy,
 )
-from sparkdeid.rows import RowSettings, run_per_file
+from sparkdeid.rows import RowSettings, output_schema, run_per_file
 
 # Codes only the pixel path can honestly claim.
 PIXEL_OPTION_CODES = frozenset({"113101", "113102"})
@@ -231,15 +231,9 @@ class DicomMetadataDeidentifier(
             keep_input=self.getKeepInput() or input_col == path_col,
             extra_cols=tuple(c for c in (mapping_col, doc_col, tag_map_col) if c),
         )
-        fields = [
-            StructField(f.name, f.dataType, f.nullable)
-            for f in dataset.schema.fields
-            if settings.keep_input or f.name != input_col
-        ]
-        fields += [
-            StructField(output_col, schemas.FIELD_BINARY, True),
-            StructField(settings.error_col, schemas.FIELD_STRING, True),
-        ]
+        schema = output_schema(
+            dataset.schema, settings, [StructField(output_col, schemas.FIELD_BINARY, True)]
+        )
 
         def process(content: bytes, extras: dict[str, Any]) -> dict[str, Any]:
             mapping = _as_mapping(extras.get(mapping_col)) if mapping_col else None
@@ -254,7 +248,7 @@ class DicomMetadataDeidentifier(
         def partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
             return run_per_file(batches, settings, process, (output_col,))
 
-        return dataset.mapInPandas(partition, StructType(fields))
+        return dataset.mapInPandas(partition, schema)
 
 
 def _as_mapping(value: Any) -> dict[str, str]:

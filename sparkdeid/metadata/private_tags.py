@@ -32,6 +32,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import TypeAlias
 
+from sparkdeid.errors import StrategyError
+
 __all__ = [
     "DISPOSITIONS",
     "DISPOSITION_PRIORITY",
@@ -49,6 +51,8 @@ DISPOSITION_PRIORITY = ("d", "h", "o", "oi", "na", "k")
 
 DISPOSITIONS = frozenset(DISPOSITION_PRIORITY)
 
+_SIGNATURE = "element_sig_pattern"
+_DISPOSITION = "private_disposition"
 _ITEM = re.compile(r"\[<\d+>\]")
 _STANDARD = re.compile(r"^\(\s*([0-9a-fA-F]{4})\s*,\s*([0-9a-fA-F]{4})\s*\)$")
 # The creator is whatever lies between the first and the last comma: creators
@@ -158,13 +162,23 @@ class PrivateTagKnowledgeBase:
 
     @classmethod
     def from_csv_text(cls, text: str) -> PrivateTagKnowledgeBase:
-        """Parse CSV text with ``element_sig_pattern`` and ``private_disposition``."""
+        """Parse CSV text with ``element_sig_pattern`` and ``private_disposition``.
+
+        Raises
+        ------
+        StrategyError
+            If either column is missing: a wrong file must not silently become
+            an empty knowledge base.
+        """
         reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+        missing = {_SIGNATURE, _DISPOSITION} - set(reader.fieldnames or ())
+        if missing:
+            raise StrategyError(f"private tag knowledge base lacks columns {sorted(missing)}")
         table: dict[_Key, str] = {}
         parsed = skipped = 0
         for record in reader:
-            signature = record.get("element_sig_pattern") or ""
-            disposition = (record.get("private_disposition") or "").strip().lower()
+            signature = record[_SIGNATURE] or ""
+            disposition = (record[_DISPOSITION] or "").strip().lower()
             key = _parse_signature(signature)
             if key is None or disposition not in DISPOSITIONS:
                 skipped += 1

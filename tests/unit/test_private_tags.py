@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from sparkdeid.errors import StrategyError
 from sparkdeid.metadata.private_tags import PathStep, PrivateTagKnowledgeBase, private_step
 
 
@@ -9,7 +12,7 @@ def test_default_parses_nearly_every_row() -> None:
     kb = PrivateTagKnowledgeBase.default()
     assert kb.parsed_rows > 8700
     assert kb.skipped_rows < 50  # the rows with no disposition at all
-    assert kb.parsed_rows + kb.skipped_rows == 8786
+    assert kb.parsed_rows + kb.skipped_rows == 8787  # every data row accounted for
     assert 5000 < len(kb) <= kb.parsed_rows
     assert PrivateTagKnowledgeBase.default() is kb
 
@@ -50,7 +53,6 @@ def test_creator_match_is_case_insensitive_and_trimmed() -> None:
 def test_unknown_is_none() -> None:
     kb = PrivateTagKnowledgeBase.default()
     assert kb.disposition([private_step(0x00191002, "NO SUCH CREATOR")]) is None
-    assert kb.disposition([private_step(0x00190002, "GEMS_ACQU_01")]) is None  # low byte 02 ok
     assert kb.disposition([PathStep(0x0010, None, 0x0010)]) is None
     assert kb.disposition([]) is None
 
@@ -82,3 +84,8 @@ def test_from_csv_text_normalises_and_counts() -> None:
         private_step(0x00111020, "ACME SAFE"),
     ]
     assert kb.disposition(deep) == "h"
+
+
+def test_wrong_columns_are_an_error() -> None:
+    with pytest.raises(StrategyError, match="private_disposition"):
+        PrivateTagKnowledgeBase.from_csv_text("element_sig_pattern,tag_name\n")

@@ -1,0 +1,35 @@
+# The two commands a newcomer runs: `make demo` and `make test`.
+# Both create a virtual environment in .venv and install the package into it.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint unit spark clean
+
+$(STAMP): setup.py pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
+		{ echo "sparkdeid needs Python >= 3.10"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+	@$(PY) -m sparkdeid.session
+
+demo: setup
+	rm -rf demo-output
+	$(VENV)/bin/sparkdeid deid --input samples --output demo-output --strategy tcia \
+		--secret-file samples/demo-secret.txt --metadata-only
+	@echo "De-identified files and _manifest.csv are in demo-output/"
+
+lint: setup
+	$(VENV)/bin/ruff check sparkdeid tests benchmarks strategies
+	$(VENV)/bin/mypy sparkdeid
+
+test: setup lint
+	$(PY) -m pytest -q; status=$$?; [ $$status -eq 5 ] && status=0; exit $$status
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache *.egg-info

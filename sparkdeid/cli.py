@@ -1,0 +1,111 @@
+"""``sparkdeid`` command line: wiring only; the work lives in jobs/ and metadata/."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from sparkdeid.errors import SparkDeidError
+
+logger = logging.getLogger("sparkdeid")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sparkdeid", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    deid = commands.add_parser("deid", help="de-identify every DICOM file under a folder")
+    deid.add_argument("--input", required=True, help="folder read recursively")
+    deid.add_argument("--output", required=True, help="folder for outputs and _manifest.*")
+    deid.add_argument(
+        "--strategy",
+        default="tcia",
+        help="'basic', 'tcia', a profile with options ('basic+retain-uids'), or a CSV path "
+        "(default: tcia)",
+    )
+    deid.add_argument("--group-strategy", default="", help="optional group strategy CSV")
+    deid.add_argument("--secret-file", default="", help="pseudonym secret (else $SPARKDEID_SECRET)")
+    deid.add_argument("--keep-private-tags", action="store_true",
+                      help="keep private tags the strategy has no row for (default: remove)")
+    deid.add_argument("--metadata-only", action="store_true",
+                      help="de-identify metadata only; Pixel Data is left byte-identical")
+    deid.add_argument("--master", default=None, help="Spark master URL (default: local[*])")
+
+    strategy = commands.add_parser("strategy", help="write a strategy CSV for a profile")
+    strategy.add_argument("--profile", default="basic", help="basic or tcia")
+    strategy.add_argument("--option", action="append", default=[],
+                          help="PS3.15 option, e.g. retain-uids (repeatable)")
+    strategy.add_argument("--output", default="-", help="file to write (default: stdout)")
+
+    commands.add_parser("check", help="check that Java and Spark can start here")
+    return parser
+
+
+def _deid(args: argparse.Namespace) -> int:
+    if not args.metadata_only:
+        print(
+            "sparkdeid: pixel de-identification is not available in this version; "
+            "run with --metadata-only (Pixel Data is then copied unchanged).",
+            file=sys.stderr,
+        )
+        return 2
+    from sparkdeid.jobs.batch import run_batch
+    from sparkdeid.metadata.metadata_deidentifier import DicomMetadataDeidentifier
+    from sparkdeid.session import local_session
+
+    stage = DicomMetadataDeidentifier(
+        strategyFile=args.strategy,
+        groupStrategyFile=args.group_strategy,
+        secretFile=args.secret_file,
+        removePrivateTags=not args.keep_private_tags,
+    )
+    stage.engine_config()  # validate strategy and secret before Spark starts
+    spark = local_session(args.master)
+    summary = run_batch(spark, args.input, args.output, stage)
+    rate = summary.total / summary.seconds if summary.seconds else 0.0
+    print(
+        f"sparkdeid: {summary.total} files: {summary.ok} ok, {summary.errors} errors "
+        f"(quarantined under {args.output}/_quarantine) in {summary.seconds:.1f} s "
+        f"({rate:.1f} files/s); manifest: {args.output}/_manifest.csv"
+    )
+    return 0 if summary.accounted else 3
+
+
+def _strategy(args: argparse.Namespace) -> int:
+    from sparkdeid.metadata.profiles import build_strategy_csv, resolve_options
+
+    text = build_strategy_csv(resolve_options(args.profile, args.option))
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        with open(args.output, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from sparkdeid.session import check_java
+
+    print(f"sparkdeid: Java {check_java()} OK")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handlers = {"deid": _deid, "strategy": _strategy, "check": _check}
+    try:
+        return handlers[args.command](args)
+    except SparkDeidError as exc:
+        print(f"sparkdeid: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Batch de-identification of a folder: list, de-identify on Spark, write, account.
+
+Inputs are listed on the driver and spread evenly over tasks as paths;
+executors read, de-identify and write each file themselves, so file bytes
+never travel through the driver. Failed files are copied to ``_quarantine``
+under their relative path, and the manifest holds one row per input.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pandas as pd
+from pyspark.sql import SparkSession
+from pyspark.sql.types import StringType, StructField, StructType
+
+from sparkdeid import schemas
+from sparkdeid.jobs.manifest import (
+    MANIFEST_CSV,
+    MANIFEST_PARQUET,
+    QUARANTINE_DIR,
+    STATUS_ERROR,
+    STATUS_OK,
+    write_manifest,
+)
+from sparkdeid.metadata.metadata_deidentifier import DicomMetadataDeidentifier
+from sparkdeid.rows import file_id
+from sparkdeid.storage import local_path, write_bytes_atomic
+
+logger = logging.getLogger(__name__)
+
+RELPATH_COL = "relative_path"
+_SKIP_NAMES = {MANIFEST_CSV, MANIFEST_PARQUET}
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    total: int
+    ok: int
+    errors: int
+    seconds: float
+    manifest: pd.DataFrame
+
+    @property
+    def accounted(self) -> bool:
+        return len(self.manifest) == self.total
+
+
+def list_inputs(input_dir: str, exclude: str | None = None) -> list[tuple[str, str]]:
+    """Every regular file under ``input_dir`` as (absolute path, relative path).
+
+    Whether a file is DICOM is decided by its content when it is processed, so
+    files without a suffix are included and a non-DICOM file becomes an error
+    row rather than vanishing. ``exclude`` skips an output folder nested inside.
+    """
+    root = os.path.abspath(input_dir)
+    skip = os.path.abspath(exclude) if exclude else None
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if os.path.join(folder, d) != skip)
+        for name in sorted(files):
+            full = os.path.join(folder, name)
+            if os.path.isfile(full) and not os.path.islink(full):
+                found.append((full, os.path.relpath(full, root)))
+    return found
+
+
+def run_batch(
+    spark: SparkSession,
+    input_dir: str,
+    output_dir: str,
+    deidentifier: DicomMetadataDeidentifier,
+) -> BatchSummary:
+    """De-identify every file under ``input_dir`` into ``output_dir``."""
+    started = time.monotonic()
+    inputs = list_inputs(input_dir, exclude=output_dir)
+    output_root = os.path.abspath(output_dir)
+    os.makedirs(output_root, exist_ok=True)
+    logger.info("batch: %d input files", len(inputs))
+    if not inputs:
+        manifest = write_manifest([], output_root)
+        return BatchSummary(0, 0, 0, time.monotonic() - started, manifest)
+
+    slices = max(1, min(len(inputs), spark.sparkContext.defaultParallelism * 4))
+    paths = spark.createDataFrame(
+        inputs,
+        StructType(
+            [
+                StructField(schemas.PATH_COL, StringType(), False),
+                StructField(RELPATH_COL, StringType(), False),
+            ]
+        ),
+    ).repartition(slices)
+    stage = deidentifier.copy().setInputCol(schemas.PATH_COL).setPathCol(schemas.PATH_COL)
+    deidentified = stage.transform(paths)
+    output_col, error_col = stage.getOutputCol(), stage.getErrorCol()
+
+    def write(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        return write_outputs(batches, output_root, output_col, error_col)
+
+    rows = deidentified.mapInPandas(write, schemas.MANIFEST_SCHEMA).toPandas()
+    manifest = write_manifest(rows, output_root)
+    ok = int((manifest["status"] == STATUS_OK).sum())
+    return BatchSummary(len(inputs), ok, len(manifest) - ok, time.monotonic() - started, manifest)
+
+
+def write_outputs(
+    batches: Iterator[pd.DataFrame], output_root: str, output_col: str, error_col: str
+) -> Iterator[pd.DataFrame]:
+    """Executor side: write each result (or quarantine its input); yield manifest rows."""
+    for pdf in batches:
+        records = []
+        for path, relative, data, error in zip(
+            pdf[schemas.PATH_COL], pdf[RELPATH_COL], pdf[output_col], pdf[error_col]
+        ):
+            source = local_path(path)
+            size = os.path.getsize(source) if os.path.exists(source) else None
+            if error is None and data is not None:
+                target = os.path.join(output_root, relative)
+                try:
+                    write_bytes_atomic(target, bytes(data))
+                    records.append((path, target, STATUS_OK, None, size, len(data)))
+                    continue
+                except OSError as exc:
+                    error = f"could not write output ({type(exc).__name__})"
+            quarantined = _quarantine(source, os.path.join(output_root, QUARANTINE_DIR, relative))
+            logger.warning("file %s quarantined: %s", file_id(path), error)
+            records.append((path, quarantined, STATUS_ERROR, error, size, None))
+        frame = pd.DataFrame(
+            records,
+            columns=["input_path", "output_path", "status", "error", "input_bytes", "output_bytes"],
+        )
+        frame["input_id"] = [file_id(p) for p in frame["input_path"]]
+        for column in ("input_bytes", "output_bytes"):
+            frame[column] = pd.array(frame[column], dtype="Int64")
+        yield frame
+
+
+def _quarantine(source: str, target: str) -> str | None:
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(source, target)
+        return target
+    except OSError:
+        return None
