@@ -20,7 +20,7 @@ setup: $(STAMP)
 
 demo: setup
 	rm -rf demo-output
-	$(VENV)/bin/sparkdeid deid --input samples --output demo-output --strategy tcia \
+	$(VENV)/bin/sparkdeid deid --input samples/dicom --output demo-output --strategy tcia \
 		--secret-file samples/demo-secret.txt --metadata-only
 	@echo "De-identified files and _manifest.csv are in demo-output/"
 

@@ -417,7 +417,7 @@ def _retain_safe_private(ctx: ActionContext, ds: Dataset, elem: DataElement, opt
 
 
 def _combined(code: str) -> ActionFn:
-    """X/Z, X/D, Z/D, X/Z/D, X/Z/U*: pick one code by the attribute's Type in the IOD."""
+    """X/Z, X/D, Z/D, X/Z/D: pick one code by the attribute's Type in the IOD."""
 
     def apply(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
         from sparkdeid.metadata.attribute_types import resolve_combined
@@ -466,7 +466,9 @@ _SPECS = [
     ActionSpec("X/Z", _combined("X/Z"), recurse=True),
     ActionSpec("X/D", _combined("X/D"), recurse=True),
     ActionSpec("X/Z/D", _combined("X/Z/D"), recurse=True),
-    ActionSpec("X/Z/U*", _combined("X/Z/U*"), recurse=True),
+    # References are kept with remapped UIDs (items still cleaned): replaced UIDs carry
+    # no PHI, and dropping Type 3 reference sequences would break links research needs.
+    ActionSpec("X/Z/U*", _uid, recurse=True, description="keep references, UIDs replaced"),
 ]
 
 ACTIONS: dict[str, ActionSpec] = {spec.name: spec for spec in _SPECS}

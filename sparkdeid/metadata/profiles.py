@@ -150,6 +150,18 @@ OPTIONS: Mapping[str, ProfileOption] = MappingProxyType(
 )
 """Every option by its kebab-case name."""
 
+# Options of this product beyond CID 7050: attribute -> action they substitute.
+# "pseudonymize-patient" keeps a patient's studies linkable (what TCIA does with
+# its patient pseudonyms): the id becomes keyed digits of the same length and
+# the name a keyed synthetic name, instead of the Basic Profile's empty values.
+PRODUCT_OPTIONS: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        "pseudonymize-patient": MappingProxyType(
+            {"0010,0010": "replaceWithRandomName", "0010,0020": "patientHashId"}
+        ),
+    }
+)
+
 PROFILES: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "basic": (),
@@ -161,6 +173,7 @@ PROFILES: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "retain-long-modified-dates",
             "retain-patient-chars",
             "retain-safe-private",
+            "pseudonymize-patient",
         ),
     }
 )
@@ -247,9 +260,10 @@ def _validate(options: Iterable[str]) -> tuple[str, ...]:
     """Known names, canonical order, no duplicates, no contradictory pair."""
     chosen = set()
     for name in options:
-        if name not in OPTIONS:
+        if name not in OPTIONS and name not in PRODUCT_OPTIONS:
             raise StrategyError(
-                f"unknown profile option {name!r}; known: {', '.join(OPTIONS)}"
+                f"unknown profile option {name!r}; known: "
+                f"{', '.join([*OPTIONS, *PRODUCT_OPTIONS])}"
             )
         chosen.add(name)
     for pair in _EXCLUSIVE:
@@ -258,7 +272,7 @@ def _validate(options: Iterable[str]) -> tuple[str, ...]:
                 f"options {pair[0]!r} and {pair[1]!r} cannot be combined: "
                 "dates are either kept or shifted"
             )
-    return tuple(name for name in OPTIONS if name in chosen)
+    return tuple(name for name in [*OPTIONS, *PRODUCT_OPTIONS] if name in chosen)
 
 
 def resolve_options(profile: str, extra: Sequence[str] = ()) -> tuple[str, ...]:
@@ -325,10 +339,16 @@ def _named_clean(option: str, tag: str, vr: str) -> str | None:
 
 
 def _action(row: _TableRow, options: tuple[str, ...], vr: str) -> str:
+    for name in options:
+        product_action = PRODUCT_OPTIONS.get(name, {}).get(row.tag)
+        if product_action is not None:
+            return product_action
     given = {
         name: row.by_column[column]
         for name in options
-        if (column := OPTIONS[name].column) is not None and column in row.by_column
+        if name in OPTIONS
+        and (column := OPTIONS[name].column) is not None
+        and column in row.by_column
     }
     if not given:
         return row.basic
@@ -387,7 +407,7 @@ def method_codes(options: Sequence[str] = ()) -> list[tuple[str, str]]:
     """
     chosen = _validate(options)
     return [(BASIC_PROFILE_CODE, BASIC_PROFILE_MEANING)] + [
-        (OPTIONS[name].code, OPTIONS[name].meaning) for name in chosen
+        (OPTIONS[name].code, OPTIONS[name].meaning) for name in chosen if name in OPTIONS
     ]
 
 
@@ -401,7 +421,7 @@ def method_description(options: Sequence[str] = ()) -> str:
     chosen = _validate(options)
     if not chosen:
         return _DESCRIPTION_PREFIX
-    listed = f"{_DESCRIPTION_PREFIX} + {','.join(OPTIONS[n].code for n in chosen)}"
+    listed = f"{_DESCRIPTION_PREFIX} + {','.join(OPTIONS[n].code for n in chosen if n in OPTIONS)}"
     if len(listed) <= _LO_MAX:
         return listed
     return f"{_DESCRIPTION_PREFIX} + {len(chosen)} options, see (0012,0064)"

@@ -74,9 +74,10 @@ def test_tcia_translations() -> None:
     assert actions["Private Attributes"] == "retainSafePrivate"
     assert actions["Patient's Sex"] == "K"
     assert actions["Patient's Age"] == "K"
-    assert actions["Patient's Name"] == "Z"
-    assert actions["Patient's Name"] in REMOVAL_CODES
-    assert actions["Patient ID"] in REMOVAL_CODES
+    # pseudonymize-patient: keyed pseudonyms keep a patient's studies linkable.
+    assert actions["Patient's Name"] == "replaceWithRandomName"
+    assert actions["Patient ID"] == "patientHashId"
+    assert actions["Other Patient IDs"] in REMOVAL_CODES
     # C on a VR with no clear named meaning stays a PS3.15 code.
     assert actions["Timezone Offset From UTC"] == "C"  # SH under modified dates
     assert actions["Admitting Diagnoses Code Sequence"] == "C"  # SQ under descriptors
@@ -86,6 +87,8 @@ def test_tcia_translations() -> None:
 
 def test_option_replaces_the_basic_code() -> None:
     basic = _by_name(())
+    assert basic["Patient's Name"] == "Z" and basic["Patient ID"] == "Z/D"
+    assert method_codes(["pseudonymize-patient"]) == method_codes([])  # not a CID 7050 code
     uids = _by_name(["retain-uids"])
     assert basic["Study Instance UID"] == "U"
     assert uids["Study Instance UID"] == "K"
