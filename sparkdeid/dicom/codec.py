@@ -13,9 +13,10 @@ import re
 import struct
 
 import pydicom
+from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from sparkdeid.errors import DicomDecodeError, DicomEncodeError
 
@@ -24,8 +25,13 @@ IMPLEMENTATION_CLASS_UID = "2.25.171209735846520318410127361394372961027"
 IMPLEMENTATION_VERSION_NAME = "SPARKDEID_010"
 
 # File meta elements that name the sending site or carry free private data.
-_IDENTIFYING_META = (0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102)
-_PRINTABLE_RUN = re.compile(rb"[A-Za-z0-9 .,^'-]{8,}")
+_IDENTIFYING_META = (
+    0x00020016, 0x00020017, 0x00020018,  # source/sending/receiving AE titles
+    0x00020026, 0x00020027, 0x00020028,  # their presentation addresses (URLs)
+    0x00020100, 0x00020102,  # private information
+)
+# Any run of three letters in a preamble could be part of a name: zero it.
+_PREAMBLE_TEXT = re.compile(rb"[A-Za-z]{3,}")
 
 
 def looks_like_dicom(data: bytes) -> bool:
@@ -43,7 +49,11 @@ def looks_like_dicom(data: bytes) -> bool:
 
 
 def read_dataset(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
-    """Parse DICOM bytes into a Dataset, eagerly enough to surface corruption.
+    """Parse DICOM bytes into a Dataset; element values stay raw until used.
+
+    pydicom reads every element header and length here, so truncation and
+    broken structure fail now; values are converted only when a rule needs
+    them, and untouched raw values are written back verbatim.
 
     Parameters
     ----------
@@ -68,8 +78,7 @@ def read_dataset(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
             ds = pydicom.dcmread(
                 io.BytesIO(data), stop_before_pixels=stop_before_pixels, force=True
             )
-        # Touch every element so truncation and bad lengths fail here, not mid-strategy.
-        _walk_values(ds)
+        _parse_sequences(ds)
     except DicomDecodeError:
         raise
     except (EOFError, struct.error) as exc:
@@ -81,9 +90,38 @@ def read_dataset(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
     return ds
 
 
-def _walk_values(ds: Dataset) -> None:
-    for elem in ds.iterall():
-        elem.value  # noqa: B018 - converts raw elements, raising on corrupt ones
+def _parse_sequences(ds: Dataset) -> None:
+    """Parse sequence items now (cheap) so a file cut inside one fails at read time.
+
+    Also catches values cut short: pydicom returns fewer bytes than an
+    element's declared length when the file ends early.
+    """
+    for tag in list(ds.keys()):
+        raw = ds.get_item(tag)
+        declared = getattr(raw, "length", None)
+        value = getattr(raw, "value", None)
+        if (
+            isinstance(value, bytes)
+            and declared is not None
+            and declared != 0xFFFFFFFF
+            and len(value) < declared
+        ):
+            raise DicomDecodeError("truncated DICOM: a value is shorter than its declared length")
+        if element_vr(ds, int(tag)) == "SQ":
+            for item in ds[tag].value or []:
+                _parse_sequences(item)
+
+
+def element_vr(ds: Dataset, tag: int) -> str:
+    """An element's VR without converting its value (implicit VR: the dictionary's)."""
+    raw = ds.get_item(tag)
+    vr = getattr(raw, "VR", None)
+    if vr and vr != "UN":
+        return str(vr)
+    try:
+        return str(dictionary_VR(tag)).split(" or ")[0]
+    except KeyError:
+        return str(vr or "UN")
 
 
 def write_dataset(ds: Dataset) -> bytes:
@@ -92,7 +130,7 @@ def write_dataset(ds: Dataset) -> bytes:
     File meta is refreshed: Media Storage SOP Class/Instance UID follow the
     dataset, the Implementation Class UID / Version Name become ours, and meta
     elements that name the sending site are dropped. A preamble that holds
-    readable text is zeroed (it could carry a name); other preambles are kept.
+    letters is zeroed (it could carry a name); other preambles (TIFF headers) are kept.
     """
     meta = ds.file_meta if isinstance(getattr(ds, "file_meta", None), FileMetaDataset) else None
     if meta is None:
@@ -111,7 +149,7 @@ def write_dataset(ds: Dataset) -> bytes:
     meta.FileMetaInformationVersion = b"\x00\x01"
     ds.file_meta = meta
     preamble = getattr(ds, "preamble", None)
-    if not preamble or len(preamble) != 128 or _PRINTABLE_RUN.search(preamble):
+    if not preamble or len(preamble) != 128 or _PREAMBLE_TEXT.search(preamble):
         ds.preamble = b"\x00" * 128
     # Non-image objects without SOP UIDs cannot pass pydicom's Part 10 check;
     # they are written with the meta they have rather than rejected.
@@ -126,7 +164,7 @@ def write_dataset(ds: Dataset) -> bytes:
 
 def _infer_transfer_syntax(ds: Dataset) -> str:
     """Transfer syntax for a dataset read without file meta (its original encoding)."""
-    implicit = getattr(ds, "is_implicit_VR", None)
-    if implicit is None:
-        implicit = ds.original_encoding[0] if ds.original_encoding[0] is not None else True
-    return str(ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian)
+    implicit, little = ds.original_encoding
+    if little is False:
+        return str(ExplicitVRBigEndian)  # implicit big endian does not exist in DICOM
+    return str(ImplicitVRLittleEndian if implicit in (True, None) else ExplicitVRLittleEndian)

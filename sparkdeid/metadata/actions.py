@@ -335,6 +335,12 @@ def _hash_id(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) ->
     map_strings(elem, lambda v: ctx.pseudonyms.token(v, min(length, 16)))
 
 
+def _known_action(name: str) -> str:
+    if name not in ACTIONS:
+        raise ValueError(f"unknown fallback action {name[:40]!r}")
+    return name
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -438,7 +444,7 @@ _SPECS = [
     ActionSpec("replaceWithLiteral", _literal, min_options=1, max_options=1),
     ActionSpec("replaceWithRandomName", _random_name, frozenset({"PN", "LO", "SH", "UN"})),
     ActionSpec("replaceWithMapping", _mapping, max_options=1,
-               validate_option=lambda o: ACTIONS[o],
+               validate_option=lambda o: _known_action(o),
                description="external mapping; Option names the fallback action"),
     ActionSpec("patientHashId", _patient_hash_id, ID_VRS),
     ActionSpec("hashId", _hash_id, ID_VRS, max_options=1, validate_option=_positive_int),

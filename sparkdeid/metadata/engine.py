@@ -22,7 +22,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import UID_dictionary
 
-from sparkdeid.dicom.codec import read_dataset, write_dataset
+from sparkdeid.dicom.codec import element_vr, read_dataset, write_dataset
 from sparkdeid.metadata import actions as act
 from sparkdeid.metadata.private_tags import PathStep, PrivateTagKnowledgeBase
 from sparkdeid.metadata.pseudonyms import Pseudonymizer
@@ -34,6 +34,12 @@ logger = logging.getLogger(__name__)
 STANDARD_UID_ROOT = "1.2.840.10008."
 PATIENT_KEY_KEYWORDS = ("PatientID", "PatientName", "StudyInstanceUID")
 _SHIFT_ACTIONS = ("shiftDateByRandomNbOfDays",)
+_KEEP_ACTIONS = frozenset({"keep", "K", "ensureTagExists"})
+_DELETE_ACTIONS = frozenset({"delete", "X"})
+_UNLISTED_NEEDS_LOOK = frozenset({"SQ", "PN", "UI", "UT", "LT", "ST"})
+# Long free text no row names (e.g. a Text Value inside a Content Sequence) is
+# cleaned rather than trusted; short LO/SH values such as Code Meanings are kept.
+_FREE_TEXT_VRS = frozenset({"UT", "LT", "ST"})
 
 
 @dataclass(frozen=True)
@@ -111,25 +117,36 @@ class MetadataEngine:
     # ------------------------------------------------------------------ walk
 
     def _walk(self, ds: Dataset, ctx: act.ActionContext, prefix: str, steps: tuple) -> None:
+        """Visit every element once; only those a rule must read are converted."""
         creators: dict[int, str] = {}
-        for elem in list(ds):
-            tag = int(elem.tag)
+        for key in list(ds.keys()):
+            tag = int(key)
             group, element = tag >> 16, tag & 0xFFFF
             path = f"{prefix}({group:04X},{element:04X})"
             ctx.path = path
             if group & 1:
                 if 0x0010 <= element <= 0x00FF:
-                    creators[tag] = str(elem.value or "").strip()
+                    creators[tag] = str(ds[tag].value or "").strip()
                     continue
-                self._private(ds, elem, ctx, path, steps, creators)
+                self._private(ds, tag, ctx, path, steps, creators)
                 continue
             if element == 0x0000:  # group lengths go stale once values change
                 del ds[tag]
                 continue
             rule = self.strategy.rule_for(tag)
+            vr = element_vr(ds, tag)
             if rule is None:
-                self._unlisted(ds, elem, ctx, path, steps)
+                if vr in _UNLISTED_NEEDS_LOOK:
+                    self._unlisted(ds, ds[tag], ctx, path, steps)
                 continue
+            if rule.action in _KEEP_ACTIONS and vr != "SQ":
+                ctx.stats[rule.action] += 1
+                continue  # kept as read: the raw bytes are written back untouched
+            if rule.action in _DELETE_ACTIONS:
+                del ds[tag]
+                ctx.stats[rule.action] += 1
+                continue
+            elem = ds[tag]
             spec = act.ACTIONS[rule.action]
             spec.fn(ctx, ds, elem, rule.option)
             ctx.stats[rule.action] += 1
@@ -152,6 +169,9 @@ class MetadataEngine:
         elif vr == "PN":
             act.empty_value(elem)
             ctx.stats["unlisted_person_name_emptied"] += 1
+        elif vr in _FREE_TEXT_VRS:
+            act.map_strings(elem, ctx.clean_text)
+            ctx.stats["unlisted_free_text_cleaned"] += 1
         elif vr == "UI" and any(not _is_standard_uid(str(v)) for v in act.values_of(elem)):
             act.set_values(
                 elem,
@@ -163,17 +183,16 @@ class MetadataEngine:
     def _private(
         self,
         ds: Dataset,
-        elem: DataElement,
+        tag: int,
         ctx: act.ActionContext,
         path: str,
         steps: tuple,
         creators: dict[int, str],
     ) -> None:
-        tag = int(elem.tag)
         group, element = tag >> 16, tag & 0xFFFF
         exact = self.strategy.rule_for(tag)
         if exact is not None and not exact.pattern.private:
-            act.ACTIONS[exact.action].fn(ctx, ds, elem, exact.option)
+            act.ACTIONS[exact.action].fn(ctx, ds, ds[tag], exact.option)
             ctx.stats[exact.action] += 1
             return
         rule = self.strategy.private_rule
@@ -189,13 +208,17 @@ class MetadataEngine:
             return
         if rule.action != "retainSafePrivate":
             spec = act.ACTIONS[rule.action]
-            spec.fn(ctx, ds, elem, rule.option)
+            spec.fn(ctx, ds, ds[tag], rule.option)
             ctx.stats[f"private_{rule.action}"] += 1
             return
         step = PathStep(group, creator, element & 0xFF)
         assert self._kb is not None
         disposition = self._kb.disposition(steps + (step,))
-        self._apply_disposition(ds, elem, ctx, path, steps + (step,), disposition)
+        if disposition in (None, "d", "na"):
+            del ds[tag]
+            ctx.stats[f"private_{disposition or 'unknown'}"] += 1
+            return
+        self._apply_disposition(ds, ds[tag], ctx, path, steps + (step,), disposition)
 
     def _apply_disposition(
         self,

@@ -32,7 +32,7 @@ RULE_PATTERNS: dict[str, re.Pattern[str]] = {
         rf"|{_MONTHS}[\s,.-]*\d{{4}})(?![a-z])",
         re.IGNORECASE,
     ),
-    "digit_run": re.compile(r"(?<![\d.])\d{5,}(?![\d.])"),
+    "digit_run": re.compile(r"(?<![\d.])\d{5,}(?!\d|\.\d)"),
 }
 
 # Header attributes whose values are identifying wherever they reappear in text.
@@ -106,9 +106,12 @@ def header_terms(ds: Dataset) -> set[str]:
         vr = elem.VR
         if vr == "PN":
             for name in _strings(elem.value):
-                for part in re.split(r"[\^=\s,]+", name):
-                    if len(part.strip(".")) >= _NAME_PART_MIN:
-                        terms.add(part.strip("."))
+                for group in name.split("="):  # alphabetic, ideographic, phonetic
+                    # family^given^middle only: prefixes/suffixes (DR, MR, JR) are not names
+                    for component in group.split("^")[:3]:
+                        for part in re.split(r"[\s,]+", component):
+                            if len(part.strip(".")) >= _NAME_PART_MIN:
+                                terms.add(part.strip("."))
         elif vr == "DA":
             for value in _strings(elem.value):
                 terms.update(_date_forms(value))
@@ -127,22 +130,51 @@ def header_terms(ds: Dataset) -> set[str]:
     return terms
 
 
-def _term_regex(terms: Iterable[str]) -> re.Pattern[str] | None:
-    ordered = sorted({t for t in terms if t}, key=len, reverse=True)
-    if not ordered:
-        return None
-    body = "|".join(re.escape(t) for t in ordered)
-    return re.compile(rf"(?<![A-Za-z0-9])(?:{body})(?![A-Za-z0-9])", re.IGNORECASE)
+_TOKEN = re.compile(r"[A-Za-z0-9]+(?:['.\-][A-Za-z0-9]+)*")
 
 
-def clean_text(text: str, header_pattern: re.Pattern[str] | None) -> str:
+class HeaderMatcher:
+    """Finds a file's header terms in text: single words by set lookup, phrases by search.
+
+    Set lookups instead of one big regular expression per file: compiling an
+    alternation of every term cost more than the rest of the cleaning.
+    """
+
+    def __init__(self, terms: Iterable[str]) -> None:
+        words, phrases = set(), set()
+        for term in terms:
+            folded = term.strip().lower()
+            if not folded:
+                continue
+            if _TOKEN.fullmatch(folded):
+                words.add(folded)
+            else:
+                phrases.add(folded)
+        self.words = frozenset(words)
+        self.phrases = sorted(phrases, key=len, reverse=True)
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        found = [m.span() for m in _TOKEN.finditer(text) if m.group().lower() in self.words]
+        lowered = text.lower()
+        for phrase in self.phrases:
+            start = lowered.find(phrase)
+            while start >= 0:
+                end = start + len(phrase)
+                before = lowered[start - 1] if start else " "
+                after = lowered[end] if end < len(lowered) else " "
+                if not before.isalnum() and not after.isalnum():
+                    found.append((start, end))
+                start = lowered.find(phrase, end)
+        return found
+
+
+def clean_text(text: str, header: HeaderMatcher | None) -> str:
     """Remove header terms and rule matches; keep the other words in their order."""
     spans: list[tuple[int, int]] = []
-    patterns = list(RULE_PATTERNS.values())
-    if header_pattern is not None:
-        patterns.append(header_pattern)
-    for pattern in patterns:
+    for pattern in RULE_PATTERNS.values():
         spans.extend(m.span() for m in pattern.finditer(text))
+    if header is not None:
+        spans.extend(header.spans(text))
     if not spans:
         return text
     keep = []
@@ -163,11 +195,11 @@ def header_text_cleaner(ds: Dataset) -> Callable[[str], str]:
     them; the regular expression is only compiled if some text needs cleaning.
     """
     terms = header_terms(ds)
-    state: dict[str, re.Pattern[str] | None] = {}
+    state: dict[str, HeaderMatcher] = {}
 
     def cleaner(text: str) -> str:
-        if "pattern" not in state:
-            state["pattern"] = _term_regex(terms)
-        return clean_text(text, state["pattern"])
+        if "matcher" not in state:
+            state["matcher"] = HeaderMatcher(terms)
+        return clean_text(text, state["matcher"])
 
     return cleaner

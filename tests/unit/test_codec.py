@@ -28,7 +28,7 @@ CT_SMALL_PATIENT = "CompressedSamples^CT1"  # the bundled file's (fictitious) pa
 SOP_UID = "1.2.826.0.1.3680043.99.1.1"
 
 
-def testdata(name: str) -> bytes:
+def bundled(name: str) -> bytes:
     with open(get_testdata_file(name), "rb") as handle:
         return handle.read()
 
@@ -58,7 +58,8 @@ def assert_decode_error_without_phi(data: bytes, *phi: str) -> DicomDecodeError:
     for value in phi:
         assert value.upper() not in message.upper()
     # The underlying exception (whose text may quote values) is not chained.
-    assert info.value.__cause__ is None and info.value.__suppress_context__
+    error = info.value
+    assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__)
     return info.value
 
 
@@ -97,17 +98,11 @@ def test_file_meta_without_a_dataset():
 
 
 def test_file_truncated_inside_the_header():
-    assert_decode_error_without_phi(testdata(CT_SMALL)[:1000], CT_SMALL_PATIENT)
+    assert_decode_error_without_phi(bundled(CT_SMALL)[:1000], CT_SMALL_PATIENT)
 
 
-@pytest.mark.xfail(
-    reason="BUG: read_dataset accepts a file cut in half: pydicom returns short values for "
-    "elements whose declared length runs past the end of the data (CT_small's Pixel Data "
-    "comes back with 13303 of 32768 bytes) and touching the values does not notice",
-    strict=True,
-)
 def test_file_truncated_in_half():
-    data = testdata(CT_SMALL)
+    data = bundled(CT_SMALL)
     assert_decode_error_without_phi(data[: len(data) // 2], CT_SMALL_PATIENT)
 
 
@@ -115,7 +110,7 @@ def test_file_truncated_in_half():
 
 
 def test_looks_like_dicom():
-    assert codec.looks_like_dicom(testdata(CT_SMALL))
+    assert codec.looks_like_dicom(bundled(CT_SMALL))
     assert codec.looks_like_dicom(b"\x08\x00\x05\x00CS\x0a\x00ISO_IR 100")  # raw LE dataset
     assert codec.looks_like_dicom(b"\x00\x08\x00\x05CS\x00\x0aISO_IR 100")  # raw BE dataset
     assert not codec.looks_like_dicom(b"%PDF-1.7 not dicom at all")
@@ -123,7 +118,7 @@ def test_looks_like_dicom():
 
 
 def test_stop_before_pixels_skips_pixel_data():
-    ds = codec.read_dataset(testdata(CT_SMALL), stop_before_pixels=True)
+    ds = codec.read_dataset(bundled(CT_SMALL), stop_before_pixels=True)
     assert "PixelData" not in ds and "Rows" in ds
 
 
@@ -139,7 +134,7 @@ def test_stop_before_pixels_skips_pixel_data():
     ],
 )
 def test_round_trip_keeps_transfer_syntax_pixels_and_values(name, syntax):
-    data = testdata(name)
+    data = bundled(name)
     original = reread(data)
     ds = codec.read_dataset(data)
     assert ds.file_meta.TransferSyntaxUID == syntax
@@ -166,12 +161,6 @@ def test_dataset_without_file_meta_is_written_as_part_10_in_its_encoding():
     assert result.PatientName == "VORANEK^TALISHA"
 
 
-@pytest.mark.xfail(
-    reason="BUG: _infer_transfer_syntax ignores the byte order of a dataset read without file "
-    "meta, so a raw big-endian dataset is written as Explicit VR Little Endian with its "
-    "big-endian Pixel Data bytes unswapped (pixel values change)",
-    strict=True,
-)
 def test_raw_big_endian_dataset_keeps_its_pixel_values():
     ds = small_dataset()
     del ds.file_meta
@@ -193,14 +182,14 @@ def test_raw_big_endian_dataset_keeps_its_pixel_values():
 
 def test_preamble_with_readable_text_is_zeroed():
     ds = small_dataset()
-    ds.preamble = b"PATIENT VORANEK^TALISHA 19760616".ljust(128, b"\x00")
+    ds.preamble = b"PATIENT QUILLAN^ESTRID 19760616".ljust(128, b"\x00")
     out = codec.write_dataset(ds)
     assert out[:128] == b"\x00" * 128
-    assert b"VORANEK" not in out
+    assert b"QUILLAN" not in out
 
 
 def test_binary_preamble_is_kept():
-    data = testdata(CT_SMALL)
+    data = bundled(CT_SMALL)
     assert data[:4] == b"II*\x00"  # a TIFF header: dual-format file
     out = codec.write_dataset(codec.read_dataset(data))
     assert out[:128] == data[:128]
@@ -212,11 +201,6 @@ def test_missing_preamble_becomes_zeros():
     assert codec.write_dataset(ds)[:132] == b"\x00" * 128 + b"DICM"
 
 
-@pytest.mark.xfail(
-    reason="BUG: _PRINTABLE_RUN only sees runs of 8+ characters from [A-Za-z0-9 .,^'-], so a "
-    "short name or one split by other punctuation ('PN=QOR^ZU;') stays in the preamble",
-    strict=True,
-)
 def test_preamble_with_a_short_name_is_zeroed():
     ds = small_dataset()
     ds.preamble = b"PN=QOR^ZU;".ljust(128, b"\x00")
@@ -233,7 +217,7 @@ def test_file_meta_is_refreshed_and_site_elements_dropped():
     meta.SendingApplicationEntityTitle = "ZORVATH_PACS"
     meta.ReceivingApplicationEntityTitle = "RESEARCH_AE"
     meta.PrivateInformationCreatorUID = "1.2.826.0.1.3680043.99.8"
-    meta.PrivateInformation = b"VORANEK^TALISHA "
+    meta.PrivateInformation = b"QUILLAN^ESTRID "
     meta.ImplementationClassUID = "1.2.826.0.1.3680043.99.9"
     meta.ImplementationVersionName = "ZORVATH_1"
     out = codec.write_dataset(ds)
@@ -251,14 +235,9 @@ def test_file_meta_is_refreshed_and_site_elements_dropped():
     assert result.ImplementationClassUID == codec.IMPLEMENTATION_CLASS_UID
     assert result.ImplementationVersionName == codec.IMPLEMENTATION_VERSION_NAME
     assert result.TransferSyntaxUID == ExplicitVRLittleEndian
-    assert b"ZORVATH" not in out and b"VORANEK" not in out
+    assert b"ZORVATH" not in out and b"QUILLAN" not in out
 
 
-@pytest.mark.xfail(
-    reason="BUG: _IDENTIFYING_META omits Source/Sending/Receiving Presentation Address "
-    "(0002,0026-0028), URLs that name the sending site like the AE titles it removes",
-    strict=True,
-)
 def test_presentation_addresses_are_dropped_from_file_meta():
     ds = small_dataset()
     ds.file_meta.SourcePresentationAddress = "https://pacs.zorvath-clinic.example/ae"

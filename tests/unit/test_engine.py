@@ -16,7 +16,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
 from sparkdeid.dicom import codec
 from sparkdeid.metadata.engine import (
@@ -351,8 +351,10 @@ def test_group_strategy_applies_to_tags_without_a_row():
 
 
 def test_regenerate_series_gives_a_new_series_uid_shared_by_the_series():
-    plain_ds, regen_ds, regen_other = ct(sop=ROOT + "1.1"), ct(sop=ROOT + "1.1"), ct(
-        sop=ROOT + "1.2"
+    plain_ds, regen_ds, regen_other = (
+        ct(sop=ROOT + "1.1"),
+        ct(sop=ROOT + "1.1"),
+        ct(sop=ROOT + "1.2"),
     )
     engine("basic").deidentify(plain_ds)
     regen = engine("basic", regenerate_series=True)
@@ -421,12 +423,6 @@ def test_tag_document_paths_match_the_engine_paths():
     assert values == {"LINE 0", "LINE 1", "LINE 2"}
 
 
-@pytest.mark.xfail(
-    reason="BUG: D (and C) on a sequence keep its items and the walk keeps unlisted nested "
-    "elements, so free text such as Content Sequence > Text Value (0040,A160), which Table "
-    "E.1-1 does not list on its own, survives with the patient's name in it",
-    strict=True,
-)
 @pytest.mark.parametrize("profile", ["basic", "tcia"])
 def test_free_text_nested_in_a_dummied_sequence_does_not_survive(profile):
     ds = ct()
@@ -507,7 +503,7 @@ def test_synthetic_study_leaves_no_planted_phi(profile):
     datasets = factories.build_study(
         patient, seed=5, n_series=1, n_instances=len(syntaxes), transfer_syntax=syntaxes
     )
-    cfg = config(profile, secret=generate_uid().encode())  # any secret works
+    cfg = config(profile)
     needles = patient.phi_strings()
     for ds in datasets:
         raw = to_bytes(copy.deepcopy(ds))
