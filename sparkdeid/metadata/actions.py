@@ -336,8 +336,11 @@ def _hash_id(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) ->
 
 
 def _known_action(name: str) -> str:
+    """A replaceWithMapping fallback must exist and run without an Option of its own."""
     if name not in ACTIONS:
         raise ValueError(f"unknown fallback action {name[:40]!r}")
+    if ACTIONS[name].min_options > 0 or name in ("retainSafePrivate", "replaceWithMapping"):
+        raise ValueError(f"{name} cannot be a fallback")
     return name
 
 

@@ -14,7 +14,10 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable
 
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
+
+from sparkdeid.dicom.codec import element_vr
 
 _MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 RULE_PATTERNS: dict[str, re.Pattern[str]] = {
@@ -32,7 +35,7 @@ RULE_PATTERNS: dict[str, re.Pattern[str]] = {
         rf"|{_MONTHS}[\s,.-]*\d{{4}})(?![a-z])",
         re.IGNORECASE,
     ),
-    "digit_run": re.compile(r"(?<![\d.])\d{5,}(?!\d|\.\d)"),
+    "digit_run": re.compile(r"(?<!\d)(?<!\d\.)\d{5,}(?!\d|\.\d)"),
 }
 
 # Header attributes whose values are identifying wherever they reappear in text.
@@ -99,13 +102,25 @@ def _strings(value: object) -> list[str]:
     return [text] if text else []
 
 
+_ID_TAGS = frozenset(tag_for_keyword(k) for k in ID_KEYWORDS) - {None}
+_PLACE_TAGS = frozenset(tag_for_keyword(k) for k in PLACE_KEYWORDS) - {None}
+
+
 def header_terms(ds: Dataset) -> set[str]:
-    """Identifying strings of this file: every person name part, ids, places, dates."""
+    """Identifying strings of this file: every person name part, ids, places, dates.
+
+    Only the elements that can hold such strings are converted from their raw
+    form; the rest of the file is left untouched and cheap.
+    """
     terms: set[str] = set()
-    for elem in ds.iterall():
-        vr = elem.VR
-        if vr == "PN":
-            for name in _strings(elem.value):
+    for key in list(ds.keys()):
+        tag = int(key)
+        vr = element_vr(ds, tag)
+        if vr == "SQ":
+            for item in ds[tag].value or []:
+                terms |= header_terms(item)
+        elif vr == "PN":
+            for name in _strings(ds[tag].value):
                 for group in name.split("="):  # alphabetic, ideographic, phonetic
                     # family^given^middle only: prefixes/suffixes (DR, MR, JR) are not names
                     for component in group.split("^")[:3]:
@@ -113,12 +128,13 @@ def header_terms(ds: Dataset) -> set[str]:
                             if len(part.strip(".")) >= _NAME_PART_MIN:
                                 terms.add(part.strip("."))
         elif vr == "DA":
-            for value in _strings(elem.value):
+            for value in _strings(ds[tag].value):
                 terms.update(_date_forms(value))
-        elif elem.keyword in ID_KEYWORDS:
-            terms.update(v.strip() for v in _strings(elem.value) if len(v.strip()) >= _ID_MIN)
-        elif elem.keyword in PLACE_KEYWORDS:
-            for value in _strings(elem.value):
+        elif tag in _ID_TAGS:
+            values = _strings(ds[tag].value)
+            terms.update(v.strip() for v in values if len(v.strip()) >= _ID_MIN)
+        elif tag in _PLACE_TAGS:
+            for value in _strings(ds[tag].value):
                 value = value.strip()
                 if len(value) >= _ID_MIN:
                     terms.add(value)

@@ -349,12 +349,6 @@ def test_unknown_mapping_fallback_is_a_strategy_error_naming_the_row():
         )
 
 
-@pytest.mark.xfail(
-    reason="BUG: a replaceWithMapping fallback is called with no Option, yet the loader accepts "
-    "fallbacks that need one (shiftDateByFixedNbOfDays: int('') raises at run time) or that "
-    "only the engine may run (retainSafePrivate raises RuntimeError)",
-    strict=True,
-)
 @pytest.mark.parametrize("fallback", ["shiftDateByFixedNbOfDays", "retainSafePrivate"])
 def test_mapping_fallback_that_cannot_run_without_an_option_is_rejected_at_load(fallback):
     with pytest.raises(StrategyError, match="row 2"):

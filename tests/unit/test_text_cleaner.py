@@ -152,11 +152,6 @@ def test_digit_run_at_the_end_of_a_sentence_is_removed():
     assert "12345678" not in clean_text("Patient MRN 12345678.", None)
 
 
-@pytest.mark.xfail(
-    reason="BUG: digit_run's lookbehind (?<![\\d.]) refuses a run right after a full stop, "
-    "so an id written after an abbreviation ('Acc No.12345678') is kept",
-    strict=True,
-)
 def test_digit_run_after_an_abbreviation_is_removed():
     assert "12345678" not in clean_text("Acc No.12345678 CT", None)
 
