@@ -13,7 +13,7 @@ import re
 import struct
 
 import pydicom
-from pydicom.datadict import dictionary_VR
+from pydicom.datadict import DicomDictionary, dictionary_VR
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -87,6 +87,9 @@ def read_dataset(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
         raise DicomDecodeError(f"unreadable DICOM ({type(exc).__name__})") from None
     if len(ds) == 0:
         raise DicomDecodeError("DICOM file holds no data elements")
+    if not any(int(tag) in DicomDictionary for tag in ds.keys()):
+        # Bytes after a valid header that parse as one unknown element are not a dataset.
+        raise DicomDecodeError("not a DICOM dataset: no standard data element found")
     return ds
 
 

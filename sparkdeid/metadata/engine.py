@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from pydicom.datadict import dictionary_VR
+from pydicom.datadict import DicomDictionary, dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
@@ -107,11 +107,13 @@ class MetadataEngine:
             sop_class_uid=str(ds.get("SOPClassUID", "")) or None,
         )
         original_series = str(ds.get("SeriesInstanceUID", ""))
+        had_study_date = bool(ds.get("StudyDate"))
         self._walk(ds, ctx, "", ())
         self._ensure_tags(ds)
         if self.config.regenerate_series and original_series:
             ds.SeriesInstanceUID = self.pseudonyms.uid("regenerated-series\x1f" + original_series)
-        self._mark(ds, ctx)
+        self._replace_orphan_media_uid(ds)
+        self._mark(ds, ctx, had_study_date)
         return DeidReport(actions=ctx.stats, dates_shifted=ctx.dates_shifted)
 
     # ------------------------------------------------------------------ walk
@@ -136,7 +138,10 @@ class MetadataEngine:
             rule = self.strategy.rule_for(tag)
             vr = element_vr(ds, tag)
             if rule is None:
-                if vr in _UNLISTED_NEEDS_LOOK:
+                if tag not in DicomDictionary:
+                    del ds[tag]  # not in the standard: nobody can say it is safe
+                    ctx.stats["unknown_tag_removed"] += 1
+                elif vr in _UNLISTED_NEEDS_LOOK:
                     self._unlisted(ds, ds[tag], ctx, path, steps)
                 continue
             if rule.action in _KEEP_ACTIONS and vr != "SQ":
@@ -262,7 +267,13 @@ class MetadataEngine:
                 vr = _vr_for(tag, rule.vr)
                 ds.add_new(tag, vr, rule.option or (Sequence([]) if vr == "SQ" else None))
 
-    def _mark(self, ds: Dataset, ctx: act.ActionContext) -> None:
+    def _replace_orphan_media_uid(self, ds: Dataset) -> None:
+        """Without a SOP Instance UID the codec cannot refresh File Meta's copy: map it here."""
+        meta = getattr(ds, "file_meta", None)
+        if meta is not None and "SOPInstanceUID" not in ds and meta.get("MediaStorageSOPInstanceUID"):
+            meta.MediaStorageSOPInstanceUID = self.pseudonyms.uid(str(meta.MediaStorageSOPInstanceUID))
+
+    def _mark(self, ds: Dataset, ctx: act.ActionContext, had_study_date: bool) -> None:
         """Record what was done, as PS3.15 E.1.1 asks of a de-identifying application."""
         ds.PatientIdentityRemoved = "YES"
         ds.DeidentificationMethod = self.config.method_description[:64]
@@ -277,8 +288,10 @@ class MetadataEngine:
             ds.DeidentificationMethodCodeSequence = Sequence(items)
         if ctx.dates_shifted:
             ds.LongitudinalTemporalInformationModified = "MODIFIED"
-        elif "StudyDate" not in ds or not ds.get("StudyDate"):
+        elif had_study_date and not ds.get("StudyDate"):
             ds.LongitudinalTemporalInformationModified = "REMOVED"
+        elif had_study_date:
+            ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
 
 
 def _is_standard_uid(value: str) -> bool:

@@ -35,6 +35,7 @@ RULE_PATTERNS: dict[str, re.Pattern[str]] = {
         rf"|{_MONTHS}[\s,.-]*\d{{4}})(?![a-z])",
         re.IGNORECASE,
     ),
+    "uid": re.compile(r"(?<![\d.])\d+(?:\.\d+){3,}(?![\d.])"),
     "digit_run": re.compile(r"(?<!\d)(?<!\d\.)\d{5,}(?!\d|\.\d)"),
 }
 

@@ -516,3 +516,46 @@ def test_synthetic_study_leaves_no_planted_phi(profile):
         assert result.SOPInstanceUID != ds.SOPInstanceUID
         if profile == "tcia":
             assert result.StudyDescription == "CT CHEST W CONTRAST"
+
+
+# --------------------------------------------------------------------------- fail closed
+
+
+def test_tags_outside_the_standard_dictionary_are_removed():
+    ds = ct()
+    ds.add_new(0x00081FF0, "LO", "ZORVATH CLINIC NOTE")  # even group, not in PS3.6
+    engine("tcia").deidentify(ds)
+    assert 0x00081FF0 not in ds
+    assert ds.Modality == "CT"
+
+
+def test_bytes_after_a_valid_header_that_are_no_dataset_are_rejected():
+    from sparkdeid.errors import DicomDecodeError
+
+    header = to_bytes(ct())[:132]  # preamble + DICM
+    garbage = header + bytes(range(7, 200, 3)) * 3
+    with pytest.raises(DicomDecodeError, match="no standard data element|DICOM"):
+        codec.read_dataset(garbage)
+
+
+def test_media_storage_uid_is_replaced_even_without_a_sop_instance_uid():
+    ds = ct()
+    original = ds.file_meta.MediaStorageSOPInstanceUID
+    del ds.SOPInstanceUID
+    engine("basic").deidentify(ds)
+    assert ds.file_meta.MediaStorageSOPInstanceUID != original
+    assert str(ds.file_meta.MediaStorageSOPInstanceUID).startswith("2.25.")
+
+
+def test_temporal_marker_reflects_what_happened_to_dates():
+    keep_dates = HEADER + '"(0008, 0020)",DA,Study Date,,keep,\n'
+    kept = ct()
+    engine(keep_dates).deidentify(kept)
+    assert kept.LongitudinalTemporalInformationModified == "UNMODIFIED"
+    no_date = ct()
+    del no_date.StudyDate
+    engine(keep_dates).deidentify(no_date)
+    assert "LongitudinalTemporalInformationModified" not in no_date
+    removed = ct()
+    engine("basic").deidentify(removed)
+    assert removed.LongitudinalTemporalInformationModified == "REMOVED"

@@ -112,6 +112,7 @@ def test_header_terms_of_an_empty_header_are_empty():
         ("since Jun 1976 CT", "since CT"),
         ("MRN 12345678 CT", "MRN CT"),
         ("ACC 88120345 CT", "ACC CT"),
+        ("ref 1.2.840.113619.2.55.3 CT", "ref CT"),  # a UID goes whole, not in pieces
     ],
 )
 def test_rules_remove_phi_anywhere(text, expected):
@@ -144,6 +145,7 @@ def test_every_rule_pattern_is_exercised():
         "phone",
         "date_numeric",
         "date_text",
+        "uid",
         "digit_run",
     }
 
