@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-
 from pyspark.sql.types import StringType, StructField, StructType
 
 from sparkdeid.errors import SparkDeidError
@@ -103,7 +102,9 @@ def run_per_file(
                 outputs[col].append(result.get(col))
             errors.append(error)
         upstream = (
-            list(pdf[settings.error_col]) if settings.error_col in pdf.columns else [None] * len(pdf)
+            list(pdf[settings.error_col])
+            if settings.error_col in pdf.columns
+            else [None] * len(pdf)
         )
         dropped = [c for c in (*output_cols, settings.error_col) if c in pdf.columns]
         if not settings.keep_input:
@@ -112,7 +113,9 @@ def run_per_file(
         for col, values in outputs.items():
             out[col] = values
         # An earlier stage's error stays visible unless this stage has its own.
-        out[settings.error_col] = [own or before for own, before in zip(errors, upstream)]
+        out[settings.error_col] = [
+            own or before for own, before in zip(errors, upstream, strict=True)
+        ]
         if settings.handle_invalid == "skip":
             out = out[out[settings.error_col].isna()]
         yield out

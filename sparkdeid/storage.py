@@ -48,7 +48,8 @@ def s3_client() -> Any:
 def read_bytes(path: str) -> bytes:
     if is_s3(path):
         bucket, key = split_s3(path)
-        return s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()  # type: ignore[no-any-return]
+        body: bytes = s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body
     with open(local_path(path), "rb") as handle:
         return handle.read()
 

@@ -16,7 +16,7 @@ import pydicom
 from pydicom.datadict import DicomDictionary, dictionary_VR
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from sparkdeid.errors import DicomDecodeError, DicomEncodeError
 
@@ -138,8 +138,7 @@ def write_dataset(ds: Dataset) -> bytes:
     meta = ds.file_meta if isinstance(getattr(ds, "file_meta", None), FileMetaDataset) else None
     if meta is None:
         meta = FileMetaDataset()
-    transfer_syntax = meta.get("TransferSyntaxUID") or _infer_transfer_syntax(ds)
-    meta.TransferSyntaxUID = transfer_syntax
+    meta.TransferSyntaxUID = UID(meta.get("TransferSyntaxUID") or _infer_transfer_syntax(ds))
     for tag in _IDENTIFYING_META:
         if tag in meta:
             del meta[tag]
@@ -147,7 +146,7 @@ def write_dataset(ds: Dataset) -> bytes:
         meta.MediaStorageSOPClassUID = ds.SOPClassUID
     if "SOPInstanceUID" in ds:
         meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
     meta.FileMetaInformationVersion = b"\x00\x01"
     ds.file_meta = meta

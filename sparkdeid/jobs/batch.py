@@ -114,9 +114,9 @@ def write_outputs(
 ) -> Iterator[pd.DataFrame]:
     """Executor side: write each result (or quarantine its input); yield manifest rows."""
     for pdf in batches:
-        records = []
+        records: list[tuple[str, str | None, str, str | None, int | None, int | None]] = []
         for path, relative, data, error in zip(
-            pdf[schemas.PATH_COL], pdf[RELPATH_COL], pdf[output_col], pdf[error_col]
+            pdf[schemas.PATH_COL], pdf[RELPATH_COL], pdf[output_col], pdf[error_col], strict=False
         ):
             source = local_path(path)
             size = os.path.getsize(source) if os.path.exists(source) else None

@@ -191,8 +191,11 @@ def _shift_dt(value: str, days: int, seconds: int = 0) -> str:
         raise ValueError("bad DT")
     parts = match.groups()
     present = sum(1 for p in parts[:6] if p is not None)
-    fields = [int(p) if p is not None else d for p, d in zip(parts[:6], (0, 1, 1, 0, 0, 0))]
-    moment = dt.datetime(*fields) + dt.timedelta(days=days, seconds=seconds)  # type: ignore[misc]
+    defaults = (0, 1, 1, 0, 0, 0)
+    fields = [int(p) if p is not None else d for p, d in zip(parts[:6], defaults, strict=True)]
+    year, month, day, hour, minute, second = fields
+    moment = dt.datetime(year, month, day, hour, minute, second)
+    moment += dt.timedelta(days=days, seconds=seconds)
     out = moment.strftime("%Y%m%d%H%M%S")[: (4 + 2 * (present - 1))]
     return out + (parts[6] or "" if present == 6 else "") + (parts[7] or "")
 

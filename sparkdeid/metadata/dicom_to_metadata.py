@@ -17,7 +17,14 @@ from sparkdeid import schemas
 from sparkdeid.dicom.codec import read_dataset
 from sparkdeid.metadata.extract import metadata_json, tag_document
 from sparkdeid.metadata.strategy import load_strategy, resolve_strategy
-from sparkdeid.params import HasErrorCol, HasInputCol, HasKeepInput, HasOutputCol, HasPathCol, HasStrategy
+from sparkdeid.params import (
+    HasErrorCol,
+    HasInputCol,
+    HasKeepInput,
+    HasOutputCol,
+    HasPathCol,
+    HasStrategy,
+)
 from sparkdeid.rows import RowSettings, output_schema, run_per_file
 
 

@@ -84,7 +84,9 @@ class MetadataEngine:
         self._date_shift_max_days = (
             int(shift_rules[0].option) if shift_rules else act.DEFAULT_DATE_SHIFT_DAYS
         )
-        self._ensure_rules = [r for r in self.strategy.exact_rules() if r.action == "ensureTagExists"]
+        self._ensure_rules = [
+            r for r in self.strategy.exact_rules() if r.action == "ensureTagExists"
+        ]
 
     # ------------------------------------------------------------------ public
 
@@ -159,7 +161,9 @@ class MetadataEngine:
                 self._walk_items(elem, ctx, path, steps + (PathStep(group, None, element),))
         self._drop_empty_private_blocks(ds, creators)
 
-    def _walk_items(self, elem: DataElement, ctx: act.ActionContext, path: str, steps: tuple) -> None:
+    def _walk_items(
+        self, elem: DataElement, ctx: act.ActionContext, path: str, steps: tuple
+    ) -> None:
         for index, item in enumerate(elem.value or []):
             self._walk(item, ctx, f"{path}[{index}].", steps)
 
@@ -270,8 +274,9 @@ class MetadataEngine:
     def _replace_orphan_media_uid(self, ds: Dataset) -> None:
         """Without a SOP Instance UID the codec cannot refresh File Meta's copy: map it here."""
         meta = getattr(ds, "file_meta", None)
-        if meta is not None and "SOPInstanceUID" not in ds and meta.get("MediaStorageSOPInstanceUID"):
-            meta.MediaStorageSOPInstanceUID = self.pseudonyms.uid(str(meta.MediaStorageSOPInstanceUID))
+        original = meta.get("MediaStorageSOPInstanceUID") if meta is not None else None
+        if meta is not None and original and "SOPInstanceUID" not in ds:
+            meta.MediaStorageSOPInstanceUID = self.pseudonyms.uid(str(original))
 
     def _mark(self, ds: Dataset, ctx: act.ActionContext, had_study_date: bool) -> None:
         """Record what was done, as PS3.15 E.1.1 asks of a de-identifying application."""

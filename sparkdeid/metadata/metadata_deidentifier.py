@@ -269,4 +269,4 @@ def _cleaned_texts(document: Any, tag_mapping: Any) -> dict[str, str] | None:
     entries = list(tag_mapping)
     if len(lines) != len(entries):
         return None  # misaligned: fall back to the built-in cleaner rather than guess
-    return {entry["tag_path"]: line for entry, line in zip(entries, lines)}
+    return {entry["tag_path"]: line for entry, line in zip(entries, lines, strict=False)}

@@ -13,9 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 from sparkdeid.dicom.codec import element_vr
 
@@ -73,12 +75,13 @@ _NAME_PART_MIN = 2
 _ID_MIN = 3
 
 
-def _date_forms(value: str) -> Iterable[str]:
+@lru_cache(maxsize=4096)
+def _date_forms(value: str) -> frozenset[str]:
     """A DA value as people write it: 06/16/1976, 16.06.1976, 1976-06-16, 16 Jun 1976."""
     try:
         date = dt.datetime.strptime(value.strip()[:8], "%Y%m%d").date()
     except ValueError:
-        return []
+        return frozenset()
     forms = {
         date.strftime(fmt)
         for fmt in (
@@ -89,14 +92,14 @@ def _date_forms(value: str) -> Iterable[str]:
     }
     forms.add(f"{date.month}/{date.day}/{date.year}")
     forms.add(f"{date.day}/{date.month}/{date.year}")
-    return forms
+    return frozenset(forms)
 
 
 def _strings(value: object) -> list[str]:
     if value is None:
         return []
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return [str(v) for v in value if v]  # type: ignore[union-attr]
+    if isinstance(value, (list, tuple, MultiValue)):
+        return [str(v) for v in value if v]
     if isinstance(value, bytes):
         return [value.decode("latin-1", "replace")]
     text = str(value)

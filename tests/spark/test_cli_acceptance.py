@@ -157,7 +157,7 @@ def test_no_planted_phi_survives_anywhere(synthetic):
 def test_every_uid_changed_and_consistent_across_runs_and_secrets(synthetic):
     corpus, first, second, other = synthetic
     originals = corpus.original_uids()
-    for uid, (item, ds, _) in first.items():
+    for uid, (_item, ds, _) in first.items():
         for keyword in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
                         "FrameOfReferenceUID"):
             value = str(ds.get(keyword, ""))
