@@ -19,7 +19,6 @@ DICOM_COL = "dicom"
 ERROR_COL = "error"
 DOCUMENT_COL = "tag_document"
 TAG_MAPPING_COL = "tag_mapping"
-CLEANED_DOCUMENT_COL = "cleaned_tag_document"
 
 # One entry per line of the tag document: which element the line came from and
 # where it sits in the document, so NER spans map back to tags.

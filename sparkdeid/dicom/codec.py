@@ -121,10 +121,15 @@ def element_vr(ds: Dataset, tag: int) -> str:
     vr = getattr(raw, "VR", None)
     if vr and vr != "UN":
         return str(vr)
+    return dictionary_vr(tag, str(vr or "UN"))
+
+
+def dictionary_vr(tag: int, default: str = "UN") -> str:
+    """The standard's VR for a tag (the first of ``US or SS``), else ``default``."""
     try:
         return str(dictionary_VR(tag)).split(" or ")[0]
     except KeyError:
-        return str(vr or "UN")
+        return default
 
 
 def write_dataset(ds: Dataset) -> bytes:

@@ -31,7 +31,7 @@ DATE_VRS = frozenset({"DA", "DT", "TM"})
 NUMBER_VRS = frozenset(
     {"DS", "IS", "UL", "SL", "US", "SS", "FL", "FD", "UV", "SV", "LO", "SH", "UN"}
 )
-BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN", "ox", "OB or OW"})
+BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
 STRING_MAX_LENGTH = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "PN": 64, "UI": 64, "AS": 4}
 
 DEFAULT_DATE_SHIFT_DAYS = 365
@@ -87,7 +87,6 @@ class ActionContext:
     path: str = ""
     stats: Counter[str] = field(default_factory=Counter)
     dates_shifted: bool = False
-    dates_removed: bool = False
 
     def day_offset(self) -> int:
         """The patient's one date offset in days, shared by every date of every file."""
@@ -165,7 +164,7 @@ def empty_value(elem: DataElement) -> None:
     """Zero-length value, VR-aware: an empty sequence stays a sequence."""
     if elem.VR == "SQ":
         elem.value = Sequence([])
-    elif elem.VR in ("OB", "OW", "UN", "OF", "OD", "OL", "OV"):
+    elif elem.VR in BINARY_VRS:
         elem.value = b""
     else:
         elem.value = None

@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from pydicom.datadict import DicomDictionary, dictionary_VR
+from pydicom.datadict import DicomDictionary
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import UID_dictionary
 
-from sparkdeid.dicom.codec import element_vr, read_dataset, write_dataset
+from sparkdeid.dicom.codec import dictionary_vr, element_vr, read_dataset, write_dataset
 from sparkdeid.metadata import actions as act
 from sparkdeid.metadata.private_tags import PathStep, PrivateTagKnowledgeBase
 from sparkdeid.metadata.pseudonyms import Pseudonymizer
@@ -200,7 +200,7 @@ class MetadataEngine:
     ) -> None:
         group, element = tag >> 16, tag & 0xFFFF
         exact = self.strategy.rule_for(tag)
-        if exact is not None and not exact.pattern.private:
+        if exact is not None:  # a row naming this private tag wins over the private rule
             act.ACTIONS[exact.action].fn(ctx, ds, ds[tag], exact.option)
             ctx.stats[exact.action] += 1
             return
@@ -246,7 +246,7 @@ class MetadataEngine:
         if disposition == "h":
             values = act.values_of(elem)
             looks_uid = values and all(_looks_like_uid(str(v)) for v in values)
-            (act._uid if looks_uid else act._hash_id)(ctx, ds, elem, "")
+            act.ACTIONS["U" if looks_uid else "hashId"].fn(ctx, ds, elem, "")
             return
         if disposition == "o":
             act.shift_temporal(ctx, elem, ctx.day_offset())
@@ -268,7 +268,8 @@ class MetadataEngine:
         for rule in self._ensure_rules:
             tag = rule.pattern.value
             if tag not in ds:
-                vr = _vr_for(tag, rule.vr)
+                declared = rule.vr.split(" or ")[0] if rule.vr and rule.vr != "*" else "UN"
+                vr = dictionary_vr(tag, declared)
                 ds.add_new(tag, vr, rule.option or (Sequence([]) if vr == "SQ" else None))
 
     def _replace_orphan_media_uid(self, ds: Dataset) -> None:
@@ -319,13 +320,6 @@ def _shift_integer_date(ctx: act.ActionContext, ds: Dataset, elem: DataElement) 
         act.ACTIONS["shiftUnixTimeStampRandom"].fn(ctx, ds, elem, "")
     else:
         del ds[elem.tag]
-
-
-def _vr_for(tag: int, declared: str) -> str:
-    try:
-        return str(dictionary_VR(tag)).split(" or ")[0]
-    except KeyError:
-        return declared.split(" or ")[0] if declared and declared != "*" else "UN"
 
 
 def patient_key(ds: Dataset) -> str:

@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
 
 from sparkdeid.dicom.codec import element_vr
+from sparkdeid.metadata.actions import values_of
 
 _MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 RULE_PATTERNS: dict[str, re.Pattern[str]] = {
@@ -95,15 +96,8 @@ def _date_forms(value: str) -> frozenset[str]:
     return frozenset(forms)
 
 
-def _strings(value: object) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple, MultiValue)):
-        return [str(v) for v in value if v]
-    if isinstance(value, bytes):
-        return [value.decode("latin-1", "replace")]
-    text = str(value)
-    return [text] if text else []
+def _texts(elem: DataElement) -> list[str]:
+    return [str(v) for v in values_of(elem) if v]
 
 
 _ID_TAGS = frozenset(tag_for_keyword(k) for k in ID_KEYWORDS) - {None}
@@ -124,7 +118,7 @@ def header_terms(ds: Dataset) -> set[str]:
             for item in ds[tag].value or []:
                 terms |= header_terms(item)
         elif vr == "PN":
-            for name in _strings(ds[tag].value):
+            for name in _texts(ds[tag]):
                 for group in name.split("="):  # alphabetic, ideographic, phonetic
                     # family^given^middle only: prefixes/suffixes (DR, MR, JR) are not names
                     for component in group.split("^")[:3]:
@@ -132,13 +126,13 @@ def header_terms(ds: Dataset) -> set[str]:
                             if len(part.strip(".")) >= _NAME_PART_MIN:
                                 terms.add(part.strip("."))
         elif vr == "DA":
-            for value in _strings(ds[tag].value):
+            for value in _texts(ds[tag]):
                 terms.update(_date_forms(value))
         elif tag in _ID_TAGS:
-            values = _strings(ds[tag].value)
+            values = _texts(ds[tag])
             terms.update(v.strip() for v in values if len(v.strip()) >= _ID_MIN)
         elif tag in _PLACE_TAGS:
-            for value in _strings(ds[tag].value):
+            for value in _texts(ds[tag]):
                 value = value.strip()
                 if len(value) >= _ID_MIN:
                     terms.add(value)
