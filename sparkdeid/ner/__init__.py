@@ -1,0 +1,1 @@
+"""PHI detection in text: recognizers (header, rules, names, models) and NerDeid."""

@@ -1,0 +1,1 @@
+"""OCR: the engine protocol, the registry of back-ends, and the TextDetector stage."""

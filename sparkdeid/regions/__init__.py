@@ -1,0 +1,1 @@
+"""Pixel regions: boxes in original-image coordinates, PositionFinder, DicomDrawRegions."""
