@@ -14,15 +14,22 @@ RUNTIME = [
     "pylibjpeg-rle>=2.0",
     "pyjpegls>=1.2",
     "boto3>=1.28",
+    "pillow>=10",  # text rendering for OCR input, JPEG baseline re-encoding
+    # Default OCR: PP-OCR detection + recognition models ship inside the wheel (no download)
+    "rapidocr>=3,<4",
+    "onnxruntime>=1.17",
+    "names>=0.3",  # US Census 1990 first/last name frequency lists, for the name recognizer
 ]
 
 EXTRAS = {
+    "tesseract": ["pytesseract>=0.3.10"],  # plus Debian's tesseract-ocr binary
+    "spacy": ["spacy>=3.7"],  # plus a pipeline package installed from a local wheel
     "test": [
         "pytest>=8",
         "hypothesis>=6.100",
         "moto[server]>=5",
-        "pillow>=10",
         "pydicom-data>=1.0",
+        "deid-data>=0.0.20",  # ultrasound files with burned-in fake PHI
         "ruff>=0.5",
         "mypy>=1.10",
     ],
