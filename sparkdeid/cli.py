@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from sparkdeid import schemas
 from sparkdeid.errors import SparkDeidError
 
 logger = logging.getLogger("sparkdeid")
@@ -22,9 +23,9 @@ def _build_parser() -> argparse.ArgumentParser:
     deid.add_argument("--output", required=True, help="folder for outputs and _manifest.*")
     deid.add_argument(
         "--strategy",
-        default="tcia",
+        default=None,
         help="'basic', 'tcia', a profile with options ('basic+retain-uids'), or a CSV path "
-        "(default: tcia)",
+        "(default: tcia; basic with --redact-all)",
     )
     deid.add_argument("--group-strategy", default="", help="optional group strategy CSV")
     deid.add_argument("--secret-file", default="", help="pseudonym secret (else $SPARKDEID_SECRET)")
@@ -32,6 +33,18 @@ def _build_parser() -> argparse.ArgumentParser:
                       help="keep private tags the strategy has no row for (default: remove)")
     deid.add_argument("--metadata-only", action="store_true",
                       help="de-identify metadata only; Pixel Data is left byte-identical")
+    deid.add_argument("--redact-all", action="store_true",
+                      help="full anonymisation: mask every burned-in word and use the basic "
+                      "profile unless --strategy names another")
+    deid.add_argument("--ocr-engine", default="rapidocr",
+                      help="OCR back-end: rapidocr (default), tesseract, paddleocr")
+    deid.add_argument("--scale", type=int, default=0,
+                      help="render frames at this width for OCR (0 = original size)")
+    deid.add_argument("--fill", choices=("black", "background"), default="black",
+                      help="how masked regions are filled")
+    deid.add_argument("--force-output", action="store_true",
+                      help="write Explicit VR Little Endian when a changed frame cannot be "
+                      "re-encoded in its own transfer syntax (default: error row)")
     deid.add_argument("--master", default=None, help="Spark master URL (default: local[*])")
 
     strategy = commands.add_parser("strategy", help="write a strategy CSV for a profile")
@@ -45,26 +58,33 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _deid(args: argparse.Namespace) -> int:
-    if not args.metadata_only:
-        print(
-            "sparkdeid: pixel de-identification is not available in this version; "
-            "run with --metadata-only (Pixel Data is then copied unchanged).",
-            file=sys.stderr,
-        )
-        return 2
-    from sparkdeid.jobs.batch import run_batch
-    from sparkdeid.metadata.metadata_deidentifier import DicomMetadataDeidentifier
+    from sparkdeid import pipeline
+    from sparkdeid.jobs.batch import RELPATH_COL, run_batch
     from sparkdeid.session import local_session
 
-    stage = DicomMetadataDeidentifier(
-        strategyFile=args.strategy,
-        groupStrategyFile=args.group_strategy,
-        secretFile=args.secret_file,
-        removePrivateTags=not args.keep_private_tags,
-    )
-    stage.engine_config()  # validate strategy and secret before Spark starts
+    metadata = {
+        "strategy": args.strategy or ("basic" if args.redact_all else "tcia"),
+        "group_strategy": args.group_strategy,
+        "secret_file": args.secret_file,
+        "remove_private_tags": not args.keep_private_tags,
+    }
+    pipeline.metadata_deidentifier(**metadata).engine_config()  # fail before Spark starts
+    if args.metadata_only:
+        chosen = pipeline.metadata_pipeline(input_col=schemas.PATH_COL, **metadata)
+    else:
+        build = pipeline.anonymisation_pipeline if args.redact_all else pipeline.full_pipeline
+        chosen = build(
+            input_col=schemas.PATH_COL,
+            agg_cols=(schemas.PATH_COL, RELPATH_COL),
+            engine=args.ocr_engine,
+            scale=args.scale,
+            fill=args.fill,
+            force_output=args.force_output,
+            **metadata,
+        )
     spark = local_session(args.master)
-    summary = run_batch(spark, args.input, args.output, stage)
+    empty = spark.createDataFrame([], "path string, relative_path string")
+    summary = run_batch(spark, args.input, args.output, chosen.fit(empty))
     rate = summary.total / summary.seconds if summary.seconds else 0.0
     print(
         f"sparkdeid: {summary.total} files: {summary.ok} ok, {summary.errors} errors "

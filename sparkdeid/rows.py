@@ -37,6 +37,15 @@ def safe_message(exc: BaseException) -> str:
     return f"internal error ({type(exc).__name__})"
 
 
+def source_bytes(source: Any) -> bytes:
+    """A cell holding file bytes (binaryFile ``content``) or a path to read them from."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    if source is None:
+        raise SparkDeidError("no file content or path in the input column")
+    return read_bytes(str(source))
+
+
 @dataclass(frozen=True)
 class RowSettings:
     input_col: str
@@ -81,14 +90,22 @@ def run_per_file(
     for pdf in batches:
         outputs: dict[str, list[Any]] = {col: [] for col in output_cols}
         errors: list[str | None] = []
+        upstream = (
+            list(pdf[settings.error_col])
+            if settings.error_col in pdf.columns
+            else [None] * len(pdf)
+        )
         for index in range(len(pdf)):
             row = pdf.iloc[index]
             path = str(row[settings.path_col]) if settings.path_col in pdf.columns else ""
+            if isinstance(upstream[index], str):
+                # an earlier stage already failed this file: carry its error, do no work
+                for col in output_cols:
+                    outputs[col].append(None)
+                errors.append(None)
+                continue
             try:
-                source = row[settings.input_col]
-                content = bytes(source) if isinstance(source, (bytes, bytearray)) else None
-                if content is None:
-                    content = read_bytes(str(source))
+                content = source_bytes(row[settings.input_col])
                 extras = {col: row[col] for col in settings.extra_cols if col in pdf.columns}
                 result = fn(content, extras)
                 error = None
@@ -101,11 +118,6 @@ def run_per_file(
             for col in output_cols:
                 outputs[col].append(result.get(col))
             errors.append(error)
-        upstream = (
-            list(pdf[settings.error_col])
-            if settings.error_col in pdf.columns
-            else [None] * len(pdf)
-        )
         dropped = [c for c in (*output_cols, settings.error_col) if c in pdf.columns]
         if not settings.keep_input:
             dropped.append(settings.input_col)

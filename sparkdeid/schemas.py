@@ -29,6 +29,7 @@ OCR_COL = "ocr"
 ENTITIES_COL = "entities"
 REGIONS_COL = "regions"
 CLEANED_DOCUMENT_COL = "cleaned_document"
+MASKED_DICOM_COL = "masked_dicom"
 
 # One entry per line of the tag document: which element the line came from and
 # where it sits in the document, so NER spans map back to tags.
@@ -98,6 +99,9 @@ OCR_TYPE = StructType(
             False,
         ),
         StructField("engine", StringType(), True),
+        # original frame size, so regions can be clipped without the image
+        StructField("frame_width", IntegerType(), False),
+        StructField("frame_height", IntegerType(), False),
     ]
 )
 

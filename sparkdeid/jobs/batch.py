@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pandas as pd
+from pyspark.ml import Transformer
 from pyspark.sql import SparkSession
 from pyspark.sql.types import StringType, StructField, StructType
 
@@ -28,7 +29,6 @@ from sparkdeid.jobs.manifest import (
     STATUS_OK,
     write_manifest,
 )
-from sparkdeid.metadata.metadata_deidentifier import DicomMetadataDeidentifier
 from sparkdeid.rows import file_id
 from sparkdeid.storage import local_path, write_bytes_atomic
 
@@ -74,9 +74,16 @@ def run_batch(
     spark: SparkSession,
     input_dir: str,
     output_dir: str,
-    deidentifier: DicomMetadataDeidentifier,
+    transformer: Transformer,
+    output_col: str = schemas.DICOM_COL,
+    error_col: str = schemas.ERROR_COL,
 ) -> BatchSummary:
-    """De-identify every file under ``input_dir`` into ``output_dir``."""
+    """De-identify every file under ``input_dir`` into ``output_dir``.
+
+    ``transformer`` (a stage or fitted pipeline, e.g. from :mod:`sparkdeid.pipeline`
+    built with ``input_col="path"`` and ``agg_cols=("path", "relative_path")``)
+    reads each file from its ``path`` and must keep ``path`` and ``relative_path``.
+    """
     started = time.monotonic()
     inputs = list_inputs(input_dir, exclude=output_dir)
     output_root = os.path.abspath(output_dir)
@@ -96,9 +103,7 @@ def run_batch(
             ]
         ),
     ).repartition(slices)
-    stage = deidentifier.copy().setInputCol(schemas.PATH_COL).setPathCol(schemas.PATH_COL)
-    deidentified = stage.transform(paths)
-    output_col, error_col = stage.getOutputCol(), stage.getErrorCol()
+    deidentified = transformer.transform(paths)
 
     def write(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         return write_outputs(batches, output_root, output_col, error_col)

@@ -1,0 +1,306 @@
+"""DicomToImage: one row per frame, rendered 8-bit for OCR, plus the file's header terms.
+
+A file's bytes ride along on its *first* frame row only (with ``keepInput``),
+so a 500-frame cine does not copy its bytes 500 times through the shuffle
+that DicomDrawRegions needs to rebuild it. A file without Pixel Data still
+gets one row (frame -1, no image) so every input is accounted for; a file
+that cannot be read gets one error row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+from pyspark import keyword_only
+from pyspark.ml import Transformer
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
+from pyspark.sql import DataFrame
+from pyspark.sql.types import IntegerType, StructField, StructType
+
+from sparkdeid import schemas
+from sparkdeid.dicom.codec import read_dataset
+from sparkdeid.dicom.frames import FRAME_SAMPLING, frame_indices, pixel_info, render_frame
+from sparkdeid.ner.header import header_terms_of
+from sparkdeid.params import (
+    HasErrorCol,
+    HasInputCol,
+    HasKeepInput,
+    HasOutputCol,
+    HasPathCol,
+)
+from sparkdeid.rows import FileStageError, file_id, safe_message, source_bytes
+
+NO_PIXELS_FRAME = -1
+# Rendered frames are flushed to Spark once this many image bytes are buffered,
+# so memory stays bounded whatever the size of one file.
+_FLUSH_BYTES = 64 * 1024 * 1024
+
+
+class _DicomToImageParams(HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, HasErrorCol):
+    frameLimit: Param[int] = Param(
+        Params._dummy(),
+        "frameLimit",
+        "maximum number of frames per file to render (0 = all frames); which ones is chosen "
+        "by frameSampling",
+        typeConverter=TypeConverters.toInt,
+    )
+    frameSampling: Param[str] = Param(
+        Params._dummy(),
+        "frameSampling",
+        f"which frames to render when frameLimit is set: one of {', '.join(FRAME_SAMPLING)}; "
+        "files whose frames are not all rendered are never marked as cleaned",
+        typeConverter=TypeConverters.toString,
+    )
+    scale: Param[int] = Param(
+        Params._dummy(),
+        "scale",
+        "target width in pixels of the rendered image (0 = original size); the factor "
+        "used is recorded in the image struct so boxes map back to original pixels",
+        typeConverter=TypeConverters.toInt,
+    )
+    memoryOptimized: Param[bool] = Param(
+        Params._dummy(),
+        "memoryOptimized",
+        "decode and hand over frames a few at a time (bounded memory for big multi-frame "
+        "files); off = buffer a whole input batch before handing it over",
+        typeConverter=TypeConverters.toBoolean,
+    )
+    headerTermsCol: Param[str] = Param(
+        Params._dummy(),
+        "headerTermsCol",
+        "output column with the file's identifying header values, for NerDeid's "
+        "header-informed recognizer ('' = do not extract)",
+        typeConverter=TypeConverters.toString,
+    )
+    frameCol: Param[str] = Param(
+        Params._dummy(), "frameCol", "output column with the frame index (-1 = no Pixel Data)",
+        typeConverter=TypeConverters.toString,
+    )
+    numFramesCol: Param[str] = Param(
+        Params._dummy(), "numFramesCol", "output column with the file's number of frames",
+        typeConverter=TypeConverters.toString,
+    )
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(
+            inputCol=schemas.CONTENT_COL,
+            outputCol=schemas.IMAGE_COL,
+            keepInput=True,
+            frameLimit=0,
+            frameSampling="all",
+            scale=0,
+            memoryOptimized=True,
+            headerTermsCol=schemas.HEADER_TERMS_COL,
+            frameCol=schemas.FRAME_COL,
+            numFramesCol=schemas.NUM_FRAMES_COL,
+        )
+
+
+class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, DefaultParamsWritable):
+    """Decode DICOM pixel data frame by frame into 8-bit images for OCR.
+
+    Modality and VOI windowing are applied where the file has them, otherwise
+    a robust min-max stretch; palette and YBR colour become RGB.
+    """
+
+    _input_kwargs: dict[str, Any]
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        inputCol: str = schemas.CONTENT_COL,
+        outputCol: str = schemas.IMAGE_COL,
+        pathCol: str = schemas.PATH_COL,
+        keepInput: bool = True,
+        errorCol: str = schemas.ERROR_COL,
+        handleInvalid: str = "keep",
+        frameLimit: int = 0,
+        frameSampling: str = "all",
+        scale: int = 0,
+        memoryOptimized: bool = True,
+        headerTermsCol: str = schemas.HEADER_TERMS_COL,
+        frameCol: str = schemas.FRAME_COL,
+        numFramesCol: str = schemas.NUM_FRAMES_COL,
+    ) -> None:
+        super().__init__()
+        self._set(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(
+        self,
+        *,
+        inputCol: str = schemas.CONTENT_COL,
+        outputCol: str = schemas.IMAGE_COL,
+        pathCol: str = schemas.PATH_COL,
+        keepInput: bool = True,
+        errorCol: str = schemas.ERROR_COL,
+        handleInvalid: str = "keep",
+        frameLimit: int = 0,
+        frameSampling: str = "all",
+        scale: int = 0,
+        memoryOptimized: bool = True,
+        headerTermsCol: str = schemas.HEADER_TERMS_COL,
+        frameCol: str = schemas.FRAME_COL,
+        numFramesCol: str = schemas.NUM_FRAMES_COL,
+    ) -> DicomToImage:
+        return self._set(**self._input_kwargs)
+
+    def setInputCol(self, value: str) -> DicomToImage:
+        return self._set(inputCol=value)
+
+    def setOutputCol(self, value: str) -> DicomToImage:
+        return self._set(outputCol=value)
+
+    def setFrameLimit(self, value: int) -> DicomToImage:
+        return self._set(frameLimit=value)
+
+    def getFrameLimit(self) -> int:
+        return self.getOrDefault(self.frameLimit)
+
+    def setFrameSampling(self, value: str) -> DicomToImage:
+        if value not in FRAME_SAMPLING:
+            raise ValueError(f"frameSampling must be one of {FRAME_SAMPLING}")
+        return self._set(frameSampling=value)
+
+    def getFrameSampling(self) -> str:
+        return self.getOrDefault(self.frameSampling)
+
+    def setScale(self, value: int) -> DicomToImage:
+        return self._set(scale=value)
+
+    def getScale(self) -> int:
+        return self.getOrDefault(self.scale)
+
+    def setMemoryOptimized(self, value: bool) -> DicomToImage:
+        return self._set(memoryOptimized=value)
+
+    def getMemoryOptimized(self) -> bool:
+        return self.getOrDefault(self.memoryOptimized)
+
+    def setHeaderTermsCol(self, value: str) -> DicomToImage:
+        return self._set(headerTermsCol=value)
+
+    def getHeaderTermsCol(self) -> str:
+        return self.getOrDefault(self.headerTermsCol)
+
+    def setFrameCol(self, value: str) -> DicomToImage:
+        return self._set(frameCol=value)
+
+    def getFrameCol(self) -> str:
+        return self.getOrDefault(self.frameCol)
+
+    def setNumFramesCol(self, value: str) -> DicomToImage:
+        return self._set(numFramesCol=value)
+
+    def getNumFramesCol(self) -> str:
+        return self.getOrDefault(self.numFramesCol)
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        input_col, output_col, path_col = self.getInputCol(), self.getOutputCol(), self.getPathCol()
+        error_col, handle_invalid = self.getErrorCol(), self.getHandleInvalid()
+        frame_col, frames_col, terms_col = (
+            self.getFrameCol(), self.getNumFramesCol(), self.getHeaderTermsCol()
+        )
+        keep_input = self.getKeepInput() or input_col == path_col
+        limit, sampling, width = self.getFrameLimit(), self.getFrameSampling(), self.getScale()
+        flush_bytes = _FLUSH_BYTES if self.getMemoryOptimized() else None
+
+        produced = {output_col, frame_col, frames_col, error_col} | ({terms_col} - {""})
+        carried = [
+            f for f in dataset.schema.fields
+            if f.name not in produced and (keep_input or f.name != input_col)
+        ]
+        fields = [StructField(f.name, f.dataType, f.nullable, f.metadata) for f in carried]
+        fields += [
+            StructField(output_col, schemas.IMAGE_TYPE, True),
+            StructField(frame_col, IntegerType(), True),
+            StructField(frames_col, IntegerType(), True),
+        ]
+        if terms_col:
+            fields.append(StructField(terms_col, schemas.HEADER_TERMS_TYPE, True))
+        fields.append(StructField(error_col, schemas.FIELD_STRING, True))
+        schema = StructType(fields)
+        carried_names = [f.name for f in carried]
+
+        def frames_of(content: bytes, origin: str) -> Iterator[dict[str, Any]]:
+            ds = read_dataset(content)
+            terms = (
+                [{"kind": t.kind, "value": t.value} for t in header_terms_of(ds)]
+                if terms_col else None
+            )
+            info = pixel_info(ds)
+            if info is None:
+                yield {output_col: None, frame_col: NO_PIXELS_FRAME, frames_col: 0,
+                       terms_col: terms}
+                return
+            for index in frame_indices(info.num_frames, limit, sampling):
+                rendered = render_frame(ds, index, width)
+                image = rendered.image
+                yield {
+                    output_col: {
+                        "origin": origin,
+                        "height": int(image.shape[0]),
+                        "width": int(image.shape[1]),
+                        "nChannels": 1 if image.ndim == 2 else int(image.shape[2]),
+                        "mode": 0 if image.ndim == 2 else 16,  # OpenCV CV_8UC1 / CV_8UC3
+                        "data": image.tobytes(),
+                        "original_height": rendered.original_height,
+                        "original_width": rendered.original_width,
+                        "scale": float(rendered.scale),
+                    },
+                    frame_col: index,
+                    frames_col: info.num_frames,
+                    terms_col: terms,
+                }
+
+        def partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+            out: list[dict[str, Any]] = []
+            buffered = 0
+            for pdf in batches:
+                upstream = pdf[error_col] if error_col in pdf.columns else None
+                for index in range(len(pdf)):
+                    row = pdf.iloc[index]
+                    base = {name: row[name] for name in carried_names}
+                    path = str(row[path_col]) if path_col in pdf.columns else ""
+                    if upstream is not None and isinstance(upstream.iloc[index], str):
+                        out.append({**base, error_col: upstream.iloc[index]})
+                        continue
+                    first = True
+                    try:
+                        for frame in frames_of(source_bytes(row[input_col]), path):
+                            record = {**base, **frame, error_col: None}
+                            if not first and input_col != path_col and input_col in record:
+                                record[input_col] = None  # bytes ride on the first frame only
+                            first = False
+                            out.append(record)
+                            image = frame[output_col]
+                            buffered += len(image["data"]) if image else 0
+                            if flush_bytes is not None and buffered >= flush_bytes:
+                                yield _frame(out, schema)
+                                out, buffered = [], 0
+                    except Exception as exc:  # one bad file never stops the job
+                        error = safe_message(exc)
+                        if handle_invalid == "error":
+                            raise FileStageError(f"file {file_id(path)} failed: {error}") from None
+                        # frames already emitted stay, marked failed, so the file is
+                        # rebuilt nowhere and reported once as an error
+                        out.append({**base, error_col: error})
+                if out and flush_bytes is None:
+                    yield _frame(out, schema)
+                    out, buffered = [], 0
+            if out:
+                yield _frame(out, schema)
+
+        # 'skip' is applied where files are whole again (DicomDrawRegions): dropping
+        # one failed frame row here would let a half-scanned file through.
+        return dataset.mapInPandas(partition, schema)
+
+
+def _frame(records: list[dict[str, Any]], schema: StructType) -> pd.DataFrame:
+    names = schema.fieldNames()
+    return pd.DataFrame([{name: r.get(name) for name in names} for r in records], columns=names)

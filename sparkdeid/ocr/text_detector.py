@@ -1,0 +1,196 @@
+"""TextDetector: OCR every rendered frame; word boxes come out in original pixels."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark import keyword_only
+from pyspark.ml import Transformer
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
+from pyspark.sql import DataFrame
+from pyspark.sql.types import StructField
+
+from sparkdeid import schemas
+from sparkdeid.ocr.base import layout_text
+from sparkdeid.ocr.registry import get_engine
+from sparkdeid.params import HasErrorCol, HasInputCol, HasKeepInput, HasOutputCol
+from sparkdeid.rows import FileStageError, RowSettings, output_schema, safe_message
+
+
+class _TextDetectorParams(HasInputCol, HasOutputCol, HasKeepInput, HasErrorCol):
+    engine: Param[str] = Param(
+        Params._dummy(),
+        "engine",
+        "OCR back-end from sparkdeid.ocr.registry: 'rapidocr' (default; PP-OCR models "
+        "inside the rapidocr wheel), 'tesseract' (needs Debian tesseract-ocr), 'paddleocr' "
+        "(only with local model files)",
+        typeConverter=TypeConverters.toString,
+    )
+    engineOptions: Param[str] = Param(
+        Params._dummy(),
+        "engineOptions",
+        "JSON object of engine options (see the engine's docstring), e.g. "
+        '\'{"det_box_thresh": 0.4}\'',
+        typeConverter=TypeConverters.toString,
+    )
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(
+            inputCol=schemas.IMAGE_COL,
+            outputCol=schemas.OCR_COL,
+            keepInput=False,
+            engine="rapidocr",
+            engineOptions="{}",
+        )
+
+
+class TextDetector(Transformer, _TextDetectorParams, DefaultParamsReadable, DefaultParamsWritable):
+    """Find text in each frame image with an OCR engine loaded once per executor process.
+
+    Rows without an image (files without Pixel Data, failed rows) get a null
+    OCR value. The rendered image is dropped unless ``keepInput`` is set: the
+    later stages only need the words and their boxes.
+    """
+
+    _input_kwargs: dict[str, Any]
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        inputCol: str = schemas.IMAGE_COL,
+        outputCol: str = schemas.OCR_COL,
+        keepInput: bool = False,
+        errorCol: str = schemas.ERROR_COL,
+        handleInvalid: str = "keep",
+        engine: str = "rapidocr",
+        engineOptions: str = "{}",
+    ) -> None:
+        super().__init__()
+        self._set(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(
+        self,
+        *,
+        inputCol: str = schemas.IMAGE_COL,
+        outputCol: str = schemas.OCR_COL,
+        keepInput: bool = False,
+        errorCol: str = schemas.ERROR_COL,
+        handleInvalid: str = "keep",
+        engine: str = "rapidocr",
+        engineOptions: str = "{}",
+    ) -> TextDetector:
+        return self._set(**self._input_kwargs)
+
+    def setInputCol(self, value: str) -> TextDetector:
+        return self._set(inputCol=value)
+
+    def setOutputCol(self, value: str) -> TextDetector:
+        return self._set(outputCol=value)
+
+    def setEngine(self, value: str) -> TextDetector:
+        return self._set(engine=value)
+
+    def getEngine(self) -> str:
+        return self.getOrDefault(self.engine)
+
+    def setEngineOptions(self, value: str | dict[str, Any]) -> TextDetector:
+        return self._set(engineOptions=value if isinstance(value, str) else json.dumps(value))
+
+    def getEngineOptions(self) -> str:
+        return self.getOrDefault(self.engineOptions)
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        input_col, output_col = self.getInputCol(), self.getOutputCol()
+        engine_name = self.getEngine()
+        options = json.loads(self.getEngineOptions() or "{}")
+        if not isinstance(options, dict):
+            raise ValueError("engineOptions must be a JSON object")
+        get_engine(engine_name, options)  # fail on the driver if the back-end is missing
+        settings = RowSettings(
+            input_col=input_col,
+            path_col="",
+            error_col=self.getErrorCol(),
+            handle_invalid=self.getHandleInvalid(),
+            keep_input=self.getKeepInput(),
+        )
+        schema = output_schema(
+            dataset.schema, settings, [StructField(output_col, schemas.OCR_TYPE, True)]
+        )
+        error_col, handle_invalid, keep_input = (
+            settings.error_col, settings.handle_invalid, settings.keep_input
+        )
+
+        def partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+            engine = get_engine(engine_name, options)
+            for pdf in batches:
+                results: list[dict[str, Any] | None] = []
+                errors: list[str | None] = []
+                upstream = (
+                    list(pdf[error_col]) if error_col in pdf.columns else [None] * len(pdf)
+                )
+                for image, before in zip(pdf[input_col], upstream, strict=True):
+                    if image is None or isinstance(before, str):
+                        results.append(None)
+                        errors.append(before if isinstance(before, str) else None)
+                        continue
+                    try:
+                        results.append(ocr_image(engine, image))
+                        errors.append(None)
+                    except Exception as exc:  # an OCR failure fails this frame's file only
+                        if handle_invalid == "error":
+                            raise FileStageError(f"OCR failed: {safe_message(exc)}") from None
+                        results.append(None)
+                        errors.append(f"OCR failed: {safe_message(exc)}")
+                out = pdf.drop(columns=[c for c in (output_col, error_col) if c in pdf.columns])
+                if not keep_input:
+                    out = out.drop(columns=[input_col])
+                out[output_col] = results
+                out[error_col] = errors
+                yield out[schema.fieldNames()]
+
+        return dataset.mapInPandas(partition, schema)
+
+
+def image_array(image: Any) -> np.ndarray:
+    """The uint8 array of an image struct (Spark Row or dict)."""
+    height, width, channels = int(image["height"]), int(image["width"]), int(image["nChannels"])
+    data = np.frombuffer(bytes(image["data"]), dtype=np.uint8)
+    shape = (height, width) if channels == 1 else (height, width, channels)
+    return data.reshape(shape)
+
+
+def ocr_image(engine: Any, image: Any) -> dict[str, Any]:
+    """OCR one image struct; boxes are divided by the render scale into original pixels."""
+    scale = float(image["scale"]) or 1.0
+    frame = layout_text(engine.read(image_array(image)))
+    words = []
+    for word in frame.words:
+        box = word.box.scaled(scale)
+        words.append(
+            {
+                "text": word.text,
+                "begin": word.begin,
+                "end": word.end,
+                "confidence": float(word.confidence),
+                "x0": box.x0,
+                "y0": box.y0,
+                "x1": box.x1,
+                "y1": box.y1,
+                "line": word.line,
+            }
+        )
+    return {
+        "text": frame.text,
+        "words": words,
+        "engine": engine.name,
+        "frame_width": int(image["original_width"]),
+        "frame_height": int(image["original_height"]),
+    }

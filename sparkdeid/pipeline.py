@@ -1,0 +1,109 @@
+"""Ready-made pipelines: metadata only, full (metadata + pixels), full anonymisation.
+
+Column flow of the full pipeline::
+
+    content|path ─ DicomToImage ─ image, frame, header_terms (bytes kept on frame 0)
+                   TextDetector ─ ocr (word boxes in original pixels)
+                   NerDeid ────── entities (fail-closed by default)
+                   PositionFinder regions
+                   DicomDrawRegions ─ masked_dicom (one row per file again)
+                   DicomMetadataDeidentifier ─ dicom
+
+The pixel stages run first because header-informed NER reads the original
+header; the metadata stage then de-identifies the rebuilt file and records
+Clean Pixel Data in (0012,0064).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pyspark.ml import Pipeline
+
+from sparkdeid import schemas
+from sparkdeid.dicom.dicom_to_image import DicomToImage
+from sparkdeid.metadata.metadata_deidentifier import DicomMetadataDeidentifier
+from sparkdeid.ner.ner_deid import NerDeid
+from sparkdeid.ocr.text_detector import TextDetector
+from sparkdeid.regions.draw_regions import DicomDrawRegions
+from sparkdeid.regions.position_finder import PositionFinder
+
+
+def metadata_deidentifier(
+    *,
+    input_col: str = schemas.CONTENT_COL,
+    strategy: str = "tcia",
+    group_strategy: str = "",
+    secret_file: str = "",
+    remove_private_tags: bool = True,
+    pixel_data_cleaned: bool = False,
+) -> DicomMetadataDeidentifier:
+    return DicomMetadataDeidentifier(
+        inputCol=input_col,
+        outputCol=schemas.DICOM_COL,
+        strategyFile=strategy,
+        groupStrategyFile=group_strategy,
+        secretFile=secret_file,
+        removePrivateTags=remove_private_tags,
+        pixelDataCleaned=pixel_data_cleaned,
+    )
+
+
+def metadata_pipeline(*, input_col: str = schemas.CONTENT_COL, **metadata: Any) -> Pipeline:
+    """Metadata de-identification only: Pixel Data is copied byte for byte."""
+    return Pipeline(stages=[metadata_deidentifier(input_col=input_col, **metadata)])
+
+
+def full_pipeline(
+    *,
+    input_col: str = schemas.CONTENT_COL,
+    agg_cols: Sequence[str] = (schemas.PATH_COL,),
+    engine: str = "rapidocr",
+    engine_options: Mapping[str, Any] | None = None,
+    scale: int = 0,
+    frame_limit: int = 0,
+    frame_sampling: str = "all",
+    fail_closed: bool = True,
+    redact_all: bool = False,
+    min_confidence: float = 0.8,
+    padding: float = 2.0,
+    fill: str = "black",
+    force_output: bool = False,
+    **metadata: Any,
+) -> Pipeline:
+    """Pixels (OCR + PHI detection + masking) then metadata, one output row per file.
+
+    ``metadata`` keywords go to :func:`metadata_deidentifier` (strategy,
+    secret_file, group_strategy, remove_private_tags).
+    """
+    return Pipeline(
+        stages=[
+            DicomToImage(
+                inputCol=input_col,
+                keepInput=True,
+                scale=scale,
+                frameLimit=frame_limit,
+                frameSampling=frame_sampling,
+            ),
+            TextDetector(engine=engine, engineOptions=json.dumps(dict(engine_options or {}))),
+            NerDeid(failClosed=fail_closed, redactAll=redact_all, minConfidence=min_confidence),
+            PositionFinder(padding=padding, mergeGap=padding),
+            DicomDrawRegions(
+                inputCols=[input_col, schemas.REGIONS_COL],
+                aggCols=list(agg_cols),
+                fill=fill,
+                forceOutput=force_output,
+            ),
+            metadata_deidentifier(
+                input_col=schemas.MASKED_DICOM_COL, pixel_data_cleaned=True, **metadata
+            ),
+        ]
+    )
+
+
+def anonymisation_pipeline(**kwargs: Any) -> Pipeline:
+    """Full anonymisation: every burned-in word masked, the Basic profile for metadata."""
+    kwargs.setdefault("strategy", "basic")
+    return full_pipeline(redact_all=True, **kwargs)

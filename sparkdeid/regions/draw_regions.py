@@ -1,0 +1,260 @@
+"""DicomDrawRegions: gather a file's frame rows, mask its regions, rebuild the DICOM.
+
+Rows are grouped by ``aggCols`` (default ``path``). The file bytes come from
+the one row that carries them (DicomToImage keeps them on the first frame) or
+are read from the path. A file with no regions keeps its Pixel Data
+byte-identical; changed frames are re-encoded in the file's own transfer
+syntax by :func:`sparkdeid.dicom.pixel_writer.mask_pixels`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from pyspark import keyword_only
+from pyspark.ml import Transformer
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import HasInputCols, HasOutputCol
+from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
+from pyspark.sql import DataFrame
+from pyspark.sql.types import IntegerType, StructField, StructType
+
+from sparkdeid import schemas
+from sparkdeid.dicom.pixel_writer import mask_pixels
+from sparkdeid.params import HasErrorCol, HasKeepInput, HasPathCol
+from sparkdeid.regions.boxes import Box
+from sparkdeid.rows import FileStageError, file_id, safe_message, source_bytes
+
+FILL_CHOICES = ("black", "background")
+REGIONS_MASKED_COL = "regions_masked"
+
+
+class _DicomDrawRegionsParams(HasInputCols, HasOutputCol, HasPathCol, HasKeepInput, HasErrorCol):
+    aggCols: Param[list[str]] = Param(
+        Params._dummy(),
+        "aggCols",
+        "columns identifying one file; frame rows are grouped by them to rebuild it",
+        typeConverter=TypeConverters.toListString,
+    )
+    frameCol: Param[str] = Param(
+        Params._dummy(), "frameCol", "column with the frame index of each row",
+        typeConverter=TypeConverters.toString,
+    )
+    numFramesCol: Param[str] = Param(
+        Params._dummy(), "numFramesCol", "column with each file's number of frames",
+        typeConverter=TypeConverters.toString,
+    )
+    fill: Param[str] = Param(
+        Params._dummy(),
+        "fill",
+        "how masked pixels are filled: 'black' (the value that displays as black) or "
+        "'background' (a robust estimate from the pixels around each region)",
+        typeConverter=TypeConverters.toString,
+    )
+    forceOutput: Param[bool] = Param(
+        Params._dummy(),
+        "forceOutput",
+        "when a changed frame cannot be re-encoded in the file's transfer syntax here, "
+        "write the file as Explicit VR Little Endian instead of failing it",
+        typeConverter=TypeConverters.toBoolean,
+    )
+    markClean: Param[bool] = Param(
+        Params._dummy(),
+        "markClean",
+        "set Burned In Annotation (0028,0301) to NO on files whose every frame was scanned",
+        typeConverter=TypeConverters.toBoolean,
+    )
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(
+            inputCols=[schemas.CONTENT_COL, schemas.REGIONS_COL],
+            outputCol=schemas.MASKED_DICOM_COL,
+            keepInput=False,
+            aggCols=[schemas.PATH_COL],
+            frameCol=schemas.FRAME_COL,
+            numFramesCol=schemas.NUM_FRAMES_COL,
+            fill="black",
+            forceOutput=False,
+            markClean=True,
+        )
+
+
+class DicomDrawRegions(
+    Transformer, _DicomDrawRegionsParams, DefaultParamsReadable, DefaultParamsWritable
+):
+    """Mask pixel regions and rebuild each DICOM; inputCols = [file bytes or path, regions]."""
+
+    _input_kwargs: dict[str, Any]
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        inputCols: list[str] | None = None,
+        outputCol: str = schemas.MASKED_DICOM_COL,
+        pathCol: str = schemas.PATH_COL,
+        keepInput: bool = False,
+        errorCol: str = schemas.ERROR_COL,
+        handleInvalid: str = "keep",
+        aggCols: list[str] | None = None,
+        frameCol: str = schemas.FRAME_COL,
+        numFramesCol: str = schemas.NUM_FRAMES_COL,
+        fill: str = "black",
+        forceOutput: bool = False,
+        markClean: bool = True,
+    ) -> None:
+        super().__init__()
+        self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
+
+    @keyword_only
+    def setParams(
+        self,
+        *,
+        inputCols: list[str] | None = None,
+        outputCol: str = schemas.MASKED_DICOM_COL,
+        pathCol: str = schemas.PATH_COL,
+        keepInput: bool = False,
+        errorCol: str = schemas.ERROR_COL,
+        handleInvalid: str = "keep",
+        aggCols: list[str] | None = None,
+        frameCol: str = schemas.FRAME_COL,
+        numFramesCol: str = schemas.NUM_FRAMES_COL,
+        fill: str = "black",
+        forceOutput: bool = False,
+        markClean: bool = True,
+    ) -> DicomDrawRegions:
+        return self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
+
+    def setInputCols(self, value: list[str]) -> DicomDrawRegions:
+        return self._set(inputCols=value)
+
+    def setOutputCol(self, value: str) -> DicomDrawRegions:
+        return self._set(outputCol=value)
+
+    def setAggCols(self, value: list[str]) -> DicomDrawRegions:
+        return self._set(aggCols=value)
+
+    def getAggCols(self) -> list[str]:
+        return self.getOrDefault(self.aggCols)
+
+    def setFrameCol(self, value: str) -> DicomDrawRegions:
+        return self._set(frameCol=value)
+
+    def getFrameCol(self) -> str:
+        return self.getOrDefault(self.frameCol)
+
+    def setNumFramesCol(self, value: str) -> DicomDrawRegions:
+        return self._set(numFramesCol=value)
+
+    def getNumFramesCol(self) -> str:
+        return self.getOrDefault(self.numFramesCol)
+
+    def setFill(self, value: str) -> DicomDrawRegions:
+        if value not in FILL_CHOICES:
+            raise ValueError(f"fill must be one of {FILL_CHOICES}")
+        return self._set(fill=value)
+
+    def getFill(self) -> str:
+        return self.getOrDefault(self.fill)
+
+    def setForceOutput(self, value: bool) -> DicomDrawRegions:
+        return self._set(forceOutput=value)
+
+    def getForceOutput(self) -> bool:
+        return self.getOrDefault(self.forceOutput)
+
+    def setMarkClean(self, value: bool) -> DicomDrawRegions:
+        return self._set(markClean=value)
+
+    def getMarkClean(self) -> bool:
+        return self.getOrDefault(self.markClean)
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        input_col, regions_col = self.getInputCols()
+        output_col, path_col, error_col = self.getOutputCol(), self.getPathCol(), self.getErrorCol()
+        agg_cols, frame_col, frames_col = (
+            self.getAggCols(), self.getFrameCol(), self.getNumFramesCol()
+        )
+        fill, force, mark = self.getFill(), self.getForceOutput(), self.getMarkClean()
+        handle_invalid, keep_input = self.getHandleInvalid(), self.getKeepInput()
+        if path_col not in agg_cols and path_col != input_col:
+            path_col = ""
+        present = set(dataset.columns)
+        needed = list(dict.fromkeys(
+            [*agg_cols, input_col, regions_col, frame_col, frames_col, error_col]
+        ))
+        selected = dataset.select(*[c for c in needed if c in present])
+
+        fields = [
+            StructField(f.name, f.dataType, f.nullable, f.metadata)
+            for f in dataset.schema.fields
+            if f.name in agg_cols
+        ]
+        if keep_input and input_col not in agg_cols:
+            fields.append(StructField(input_col, dataset.schema[input_col].dataType, True))
+        fields += [
+            StructField(output_col, schemas.FIELD_BINARY, True),
+            StructField(REGIONS_MASKED_COL, IntegerType(), True),
+            StructField(error_col, schemas.FIELD_STRING, True),
+        ]
+        schema = StructType(fields)
+
+        def rebuild(group: pd.DataFrame) -> pd.DataFrame:
+            first = group.iloc[0]
+            record: dict[str, Any] = {c: first[c] for c in agg_cols}
+            record.update({output_col: None, REGIONS_MASKED_COL: None, error_col: None})
+            content_cells = (
+                [v for v in group[input_col] if v is not None] if input_col in group else []
+            )
+            if keep_input and input_col not in agg_cols:
+                record[input_col] = content_cells[0] if content_cells else None
+            errors = [e for e in group[error_col] if isinstance(e, str)] \
+                if error_col in group else []
+            name = str(first[path_col]) if path_col else ""
+            if errors:
+                record[error_col] = errors[0]
+            else:
+                try:
+                    source = content_cells[0] if content_cells else (first[path_col] if path_col
+                                                                      else None)
+                    content = source_bytes(source)
+                    regions = frame_regions(group, frame_col, regions_col)
+                    scanned = {int(f) for f in group[frame_col] if f is not None and f >= 0} \
+                        if frame_col in group else set()
+                    total = int(group[frames_col].dropna().max()) \
+                        if frames_col in group and group[frames_col].notna().any() else 0
+                    complete = len(scanned) >= total
+                    result = mask_pixels(
+                        content, regions, fill=fill, force_output=force,
+                        mark_clean=mark and complete,
+                    )
+                    record[output_col] = result.content
+                    record[REGIONS_MASKED_COL] = sum(len(b) for b in regions.values())
+                except Exception as exc:  # one bad file never stops the job
+                    record[error_col] = safe_message(exc)
+                    if handle_invalid == "error":
+                        raise FileStageError(
+                            f"file {file_id(name)} failed: {record[error_col]}"
+                        ) from None
+            if handle_invalid == "skip" and record[error_col] is not None:
+                return pd.DataFrame(columns=schema.fieldNames())
+            return pd.DataFrame([record], columns=schema.fieldNames())
+
+        return selected.groupBy(*agg_cols).applyInPandas(rebuild, schema)
+
+
+def frame_regions(group: pd.DataFrame, frame_col: str, regions_col: str) -> dict[int, list[Box]]:
+    """Regions of every frame in a file's rows, as boxes by frame index."""
+    found: dict[int, list[Box]] = {}
+    if regions_col not in group or frame_col not in group:
+        return found
+    for frame, regions in zip(group[frame_col], group[regions_col], strict=True):
+        if regions is None or frame is None or frame < 0:
+            continue
+        boxes = [Box(float(r["x0"]), float(r["y0"]), float(r["x1"]), float(r["y1"]))
+                 for r in regions]
+        if boxes:
+            found.setdefault(int(frame), []).extend(boxes)
+    return found
