@@ -13,6 +13,7 @@ RUNTIME = [
     "pylibjpeg-openjpeg>=2.3",
     "pylibjpeg-rle>=2.0",
     "pyjpegls>=1.2",
+    "imagecodecs>=2024.1",  # re-encodes JPEG Lossless and 12-bit JPEG Extended frames
     "boto3>=1.28",
     "pillow>=10",  # text rendering for OCR input, JPEG baseline re-encoding
     # Default OCR: PP-OCR detection + recognition models ship inside the wheel (no download)

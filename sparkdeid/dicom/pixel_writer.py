@@ -1,0 +1,809 @@
+"""Mask pixel regions and rebuild the file in its own transfer syntax.
+
+Only frames with regions are touched. Native Pixel Data is edited in place:
+the masked pixels' bytes change, nothing else does. Encapsulated Pixel Data
+is split into frames; a masked frame is decoded, filled and re-encoded with
+the file's codec (lossless stays lossless), every other frame keeps its
+fragments byte for byte, and the offset table (basic, extended or none, as
+the original had) is rebuilt. Frames are handled one at a time, so memory
+stays a small multiple of the file size, never of its decoded size.
+
+Where a codec cannot write the syntax here, ``force_output`` converts the
+whole file to Explicit VR Little Endian instead of failing.
+
+Encodings reported in :attr:`MaskResult.encoding`:
+
+``unchanged``
+    No region to mask: the input bytes (or, with ``mark_clean``, the input
+    rewritten with Burned In Annotation = NO and untouched Pixel Data).
+``native``
+    Uncompressed Pixel Data edited in place.
+``lossless``
+    Masked frames re-encoded losslessly (RLE, JPEG-LS, JPEG 2000, JPEG lossless).
+``lossy``
+    Masked frames re-encoded with a lossy codec; Lossy Image Compression is
+    set to 01 and the ratio and method are appended.
+``converted``
+    ``force_output`` fallback: every frame decoded, masked where asked and
+    written uncompressed as Explicit VR Little Endian.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import struct
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.encaps import generate_fragmented_frames, generate_fragments, parse_basic_offsets
+from pydicom.uid import (
+    JPEG2000,
+    UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    RLELossless,
+)
+
+from sparkdeid.dicom.codec import read_dataset, write_dataset
+from sparkdeid.dicom.frames import (
+    PIXEL_DATA_TAG,
+    PixelInfo,
+    decode_encoded_frame,
+    decode_frame,
+    pixel_info,
+    ybr_full_to_rgb,
+)
+from sparkdeid.errors import DicomDecodeError, DicomEncodeError
+from sparkdeid.regions.boxes import Box
+
+logger = logging.getLogger(__name__)
+
+ENCODINGS = ("unchanged", "native", "lossless", "lossy", "converted")
+FILLS = ("black", "background")
+
+_EXTENDED_OFFSETS = 0x7FE00001
+_EXTENDED_LENGTHS = 0x7FE00002
+_ITEM_TAG = b"\xfe\xff\x00\xe0"
+_YBR = ("YBR_FULL", "YBR_FULL_422")
+# Width in pixels of the ring around a box whose median is the background fill.
+_RING = 4
+# Quality of JPEG baseline / 12-bit re-encoding (libjpeg scale, 1-100).
+_JPEG_QUALITY = 95
+# Upper bound of the JPEG 2000 compression ratio used when re-encoding lossy frames.
+_J2K_MAX_RATIO = 10.0
+
+PixelBox = tuple[int, int, int, int]  # x0, y0, x1, y1: clipped, half-open, non-empty
+
+
+@dataclass(frozen=True)
+class MaskResult:
+    """The rebuilt file, which frames changed and how Pixel Data was written."""
+
+    content: bytes
+    frames_changed: tuple[int, ...]
+    encoding: str
+
+
+class _CannotEncode(Exception):
+    """No encoder here for this syntax or frame, or the encoder failed.
+
+    The message is a short reason without any value from the file.
+    """
+
+
+def mask_pixels(
+    content: bytes,
+    regions: Mapping[int, Sequence[Box]],
+    *,
+    fill: str = "black",
+    force_output: bool = False,
+    mark_clean: bool = False,
+) -> MaskResult:
+    """Fill ``regions`` (boxes by 0-based frame index) and rebuild the file.
+
+    Parameters
+    ----------
+    content
+        A whole DICOM file.
+    regions
+        Boxes in original pixel coordinates; clipped to the frame, partial
+        pixels covered (:meth:`Box.pixel_bounds`).
+    fill
+        ``black``: the stored value that displays darkest (frame minimum for
+        MONOCHROME2, maximum for MONOCHROME1, 0 for RGB, Y=0 and mid chroma
+        for YCbCr, the darkest palette entry). ``background``: the median of
+        a ring of pixels around each box (the most common index for palette
+        images), so a mask blends into a flat background.
+    force_output
+        When the file's syntax cannot be re-encoded here, convert the file
+        to Explicit VR Little Endian instead of raising.
+    mark_clean
+        Set Burned In Annotation (0028,0301) to NO (images only).
+
+    Raises
+    ------
+    DicomDecodeError
+        The file or its pixels cannot be read.
+    DicomEncodeError
+        Regions for frames the file does not have, or a syntax that cannot
+        be re-encoded without ``force_output``.
+    ValueError
+        An unknown ``fill``.
+    """
+    if fill not in FILLS:
+        raise ValueError(f"unknown fill {fill!r}; expected one of {', '.join(FILLS)}")
+    if not any(boxes for boxes in regions.values()):
+        return _unchanged(content, mark_clean)
+    ds = read_dataset(content)
+    info = pixel_info(ds)
+    if info is None:
+        raise DicomEncodeError("regions to mask were given but the file has no Pixel Data")
+    plan = _plan(regions, info)
+    if not plan:
+        return _unchanged(content, mark_clean, ds)
+
+    if not info.is_encapsulated:
+        _mask_native(ds, info, plan, fill)
+        encoding = "native"
+    else:
+        try:
+            encoding = _mask_encapsulated(ds, info, plan, fill)
+        except _CannotEncode as exc:
+            if not force_output:
+                raise DicomEncodeError(
+                    f"masked frames cannot be re-encoded as {info.uid.name} here ({exc}); "
+                    "forceOutput converts the file to Explicit VR Little Endian"
+                ) from None
+            _convert_to_native(ds, info, plan, fill)
+            encoding = "converted"
+    if mark_clean:
+        ds.BurnedInAnnotation = "NO"
+    logger.debug("masked %d frame(s), encoding %s", len(plan), encoding)
+    return MaskResult(write_dataset(ds), tuple(sorted(plan)), encoding)
+
+
+def _unchanged(content: bytes, mark_clean: bool, ds: Dataset | None = None) -> MaskResult:
+    """The input as it was; with ``mark_clean``, only Burned In Annotation changes."""
+    if not mark_clean:
+        return MaskResult(content, (), "unchanged")
+    ds = ds if ds is not None else read_dataset(content)
+    if PIXEL_DATA_TAG not in ds:
+        return MaskResult(content, (), "unchanged")
+    try:
+        current = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
+    except Exception:
+        current = ""
+    if current == "NO":
+        return MaskResult(content, (), "unchanged")
+    ds.BurnedInAnnotation = "NO"
+    return MaskResult(write_dataset(ds), (), "unchanged")
+
+
+def _plan(regions: Mapping[int, Sequence[Box]], info: PixelInfo) -> dict[int, list[PixelBox]]:
+    """Integer, clipped, non-empty boxes per frame; frames without any are left out."""
+    plan: dict[int, list[PixelBox]] = {}
+    for frame, boxes in regions.items():
+        if not boxes:
+            continue
+        index = int(frame)
+        if not 0 <= index < info.num_frames:
+            raise DicomEncodeError(
+                f"regions name frame {index} of a file with {info.num_frames} frame(s)"
+            )
+        for box in boxes:
+            if not all(math.isfinite(v) for v in (box.x0, box.y0, box.x1, box.y1)):
+                raise DicomEncodeError("a region has non-finite coordinates")
+            x0, y0, x1, y1 = box.pixel_bounds()
+            x0, x1 = max(0, x0), min(info.columns, x1)
+            y0, y1 = max(0, y0), min(info.rows, y1)
+            if x0 < x1 and y0 < y1:
+                plan.setdefault(index, []).append((x0, y0, x1, y1))
+    return plan
+
+
+# --------------------------------------------------------------------------
+# Fill values, in the colour space decode_frame returns
+
+
+def _black(ds: Dataset, info: PixelInfo, frame: np.ndarray) -> np.ndarray:
+    space = info.decoded_photometric
+    samples = info.samples_per_pixel
+    if samples == 1 and space == "PALETTE COLOR":
+        return np.array([_darkest_palette_index(ds, info)])
+    if samples == 1:
+        darkest_is_high = space == "MONOCHROME1"
+        if info.bits_allocated == 1:
+            return np.array([1 if darkest_is_high else 0])
+        return np.array([frame.max() if darkest_is_high else frame.min()])
+    if space.startswith("YBR"):
+        half = 1 << (info.bits_stored - 1)
+        return np.array([0] + [half] * (samples - 1))
+    return np.zeros(samples, dtype=np.int64)
+
+
+def _darkest_palette_index(ds: Dataset, info: PixelInfo) -> int:
+    """The stored index whose palette entry has the lowest luminance."""
+    from pydicom.pixels.processing import apply_color_lut
+
+    try:
+        entries, first, _ = (int(v) for v in ds.RedPaletteColorLookupTableDescriptor)
+        entries = entries or 65536
+        low, high = info.value_range()
+        indices = np.arange(max(first, low), min(first + entries, high + 1))
+        dtype = np.uint8 if info.bits_allocated <= 8 else np.uint16
+        rgb = np.asarray(apply_color_lut(indices.astype(dtype), ds), dtype=np.float64)
+    except Exception:
+        raise DicomEncodeError("palette colour lookup table unusable for a black fill") from None
+    if indices.size == 0:
+        return first
+    luminance = rgb[..., :3] @ np.array([0.299, 0.587, 0.114])
+    return int(indices[int(np.argmin(luminance))])
+
+
+def _ring_value(frame: np.ndarray, box: PixelBox, info: PixelInfo) -> np.ndarray | None:
+    """Median (palette: most common value) of the pixels just around ``box``."""
+    x0, y0, x1, y1 = box
+    rows, columns = frame.shape[:2]
+    ox0, oy0 = max(0, x0 - _RING), max(0, y0 - _RING)
+    ox1, oy1 = min(columns, x1 + _RING), min(rows, y1 + _RING)
+    outer = frame[oy0:oy1, ox0:ox1]
+    keep = np.ones(outer.shape[:2], dtype=bool)
+    keep[y0 - oy0 : y1 - oy0, x0 - ox0 : x1 - ox0] = False
+    samples = outer[keep].reshape(-1, info.samples_per_pixel)
+    if samples.shape[0] == 0:
+        return None
+    if info.decoded_photometric == "PALETTE COLOR":
+        values, counts = np.unique(samples[:, 0], return_counts=True)
+        return np.array([values[int(np.argmax(counts))]])
+    return np.rint(np.median(samples, axis=0)).astype(np.int64)
+
+
+def _fills(
+    ds: Dataset, info: PixelInfo, frame: np.ndarray, boxes: list[PixelBox], fill: str
+) -> list[np.ndarray]:
+    black: np.ndarray | None = None
+    values: list[np.ndarray] = []
+    for box in boxes:
+        value = _ring_value(frame, box, info) if fill == "background" else None
+        if value is None:
+            if black is None:
+                black = _black(ds, info, frame)
+            value = black
+        values.append(value)
+    return values
+
+
+def _paint(frame: np.ndarray, boxes: list[PixelBox], fills: list[np.ndarray]) -> None:
+    """Fill boxes of a decoded frame (rows, columns[, samples]) in place."""
+    for (x0, y0, x1, y1), value in zip(boxes, fills, strict=True):
+        if frame.ndim == 2:
+            frame[y0:y1, x0:x1] = value[0]
+        else:
+            frame[y0:y1, x0:x1, :] = value[: frame.shape[2]]
+
+
+def _masked_frame(
+    ds: Dataset, info: PixelInfo, frame: np.ndarray, boxes: list[PixelBox], fill: str
+) -> np.ndarray:
+    frame = np.array(frame, copy=True)
+    _paint(frame, boxes, _fills(ds, info, frame, boxes, fill))
+    return frame
+
+
+# --------------------------------------------------------------------------
+# Native (uncompressed) Pixel Data: edit the masked pixels' bytes in place
+
+
+def _mask_native(
+    ds: Dataset, info: PixelInfo, plan: dict[int, list[PixelBox]], fill: str
+) -> None:
+    if info.bits_allocated != 1 and info.bits_allocated % 8:
+        raise DicomEncodeError("native Pixel Data with BitsAllocated not 1 or a multiple of 8")
+    element = ds[PIXEL_DATA_TAG]
+    buffer = bytearray(element.value)
+    big_endian = info.uid == ExplicitVRBigEndian
+    # 8-bit data written as OW in big endian has its bytes swapped in pairs.
+    swapped = big_endian and info.bits_allocated // 8 == 1 and element.VR == "OW"
+    if swapped:
+        _swap_pairs(buffer)
+    for index, boxes in plan.items():
+        decoded = decode_frame(ds, index, info=info)
+        fills = _fills(ds, info, decoded, boxes, fill)
+        if info.bits_allocated == 1:
+            _paint_bits(buffer, info, index, boxes, fills)
+        else:
+            _paint_native(buffer, info, index, boxes, fills, big_endian)
+    if swapped:
+        _swap_pairs(buffer)
+    element.value = bytes(buffer)
+    del buffer
+
+
+def _swap_pairs(buffer: bytearray) -> None:
+    pairs = np.frombuffer(buffer, dtype=np.uint16, count=len(buffer) // 2)
+    pairs.byteswap(inplace=True)
+
+
+def _paint_native(
+    buffer: bytearray,
+    info: PixelInfo,
+    index: int,
+    boxes: list[PixelBox],
+    fills: list[np.ndarray],
+    big_endian: bool,
+) -> None:
+    """Write fills into one frame's bytes, in the stored layout and byte order."""
+    size = info.bits_allocated // 8
+    dtype = np.dtype(f"{'>' if big_endian else '<'}{'i' if info.is_signed else 'u'}{size}")
+    rows, columns, samples = info.rows, info.columns, info.samples_per_pixel
+    subsampled = info.photometric == "YBR_FULL_422"
+    count = rows * columns * (2 if subsampled else samples)
+    end = (index + 1) * count * size
+    if end > len(buffer):
+        raise DicomEncodeError("Pixel Data is shorter than its frames")
+    view = np.frombuffer(buffer, dtype=dtype, count=count, offset=index * count * size)
+    if subsampled:
+        # Pairs of pixels share chroma: Y1 Y2 Cb Cr. Masks widen to whole pairs.
+        pairs = view.reshape(rows, columns // 2, 4)
+        for (x0, y0, x1, y1), value in zip(boxes, fills, strict=True):
+            target = pairs[y0:y1, x0 // 2 : (x1 + 1) // 2]
+            target[..., 0] = value[0]
+            target[..., 1] = value[0]
+            target[..., 2] = value[1]
+            target[..., 3] = value[2]
+        return
+    if samples > 1 and info.planar_configuration == 1:
+        planes = view.reshape(samples, rows, columns)
+        for (x0, y0, x1, y1), value in zip(boxes, fills, strict=True):
+            for plane in range(samples):
+                planes[plane, y0:y1, x0:x1] = value[plane]
+        return
+    _paint(view.reshape(rows, columns, samples) if samples > 1 else view.reshape(rows, columns),
+           boxes, fills)
+
+
+def _paint_bits(
+    buffer: bytearray, info: PixelInfo, index: int, boxes: list[PixelBox], fills: list[np.ndarray]
+) -> None:
+    """Write fills into a bit-packed (1-bit) frame, leaving neighbouring frames' bits alone."""
+    pixels = info.rows * info.columns * info.samples_per_pixel
+    first_bit = index * pixels
+    start, end = first_bit // 8, -(-(first_bit + pixels) // 8)
+    if end > len(buffer):
+        raise DicomEncodeError("Pixel Data is shorter than its frames")
+    bits = np.unpackbits(np.frombuffer(bytes(buffer[start:end]), dtype=np.uint8),
+                         bitorder="little")
+    offset = first_bit - start * 8
+    frame = bits[offset : offset + pixels].reshape(info.rows, info.columns)
+    _paint(frame, boxes, [np.clip(v, 0, 1) for v in fills])
+    buffer[start:end] = np.packbits(bits, bitorder="little").tobytes()
+
+
+# --------------------------------------------------------------------------
+# Encapsulated Pixel Data: re-encode masked frames, keep the others' fragments
+
+
+def _mask_encapsulated(
+    ds: Dataset, info: PixelInfo, plan: dict[int, list[PixelBox]], fill: str
+) -> str:
+    encoder = _encoder_for(info)
+    pixel_data: bytes = ds[PIXEL_DATA_TAG].value
+    extended = _EXTENDED_OFFSETS in ds and _EXTENDED_LENGTHS in ds
+    has_basic = bool(parse_basic_offsets(io.BytesIO(pixel_data)))
+
+    body = bytearray()
+    offsets: list[int] = []
+    lengths: list[int] = []
+    original_lengths = _extended_lengths(ds) if extended else []
+    lossy_in = lossy_out = 0
+    lossy_any = False
+    for index, fragments in enumerate(_frames(pixel_data, info, extended)):
+        offsets.append(len(body))
+        if index in plan:
+            original = b"".join(fragments)
+            decoded = decode_encoded_frame(info, original)
+            boxes = _chroma_aligned(plan[index], original, info)
+            masked = _masked_frame(ds, info, decoded, boxes, fill)
+            try:
+                encoded, lossy = encoder.encode(masked, original, info)
+            except _CannotEncode:
+                raise
+            except Exception as exc:  # codec plugins raise anything; their text may quote values
+                raise _CannotEncode(f"the encoder failed: {type(exc).__name__}") from None
+            lengths.append(len(encoded))
+            if lossy:
+                lossy_any = True
+                lossy_in += info.rows * info.columns * info.samples_per_pixel * (
+                    info.bits_allocated // 8
+                )
+                lossy_out += len(encoded)
+            fragments = (encoded + b"\x00" * (len(encoded) % 2),)
+        else:
+            lengths.append(
+                original_lengths[index] if index < len(original_lengths) else len(fragments[0])
+            )
+        for fragment in fragments:
+            body += _ITEM_TAG + struct.pack("<I", len(fragment)) + fragment
+    if len(offsets) < info.num_frames:
+        raise DicomDecodeError("encapsulated Pixel Data holds fewer frames than NumberOfFrames")
+
+    table = b""
+    if extended:
+        ds.ExtendedOffsetTable = struct.pack(f"<{len(offsets)}Q", *offsets)
+        ds.ExtendedOffsetTableLengths = struct.pack(f"<{len(lengths)}Q", *lengths)
+    elif has_basic and offsets[-1] < 2**32:
+        table = struct.pack(f"<{len(offsets)}I", *offsets)
+    body[0:0] = _ITEM_TAG + struct.pack("<I", len(table)) + table
+    ds[PIXEL_DATA_TAG].value = bytes(body)
+    if lossy_any:
+        _record_lossy(ds, lossy_in / max(1, lossy_out), encoder.method)
+        return "lossy"
+    return "lossless"
+
+
+def _chroma_aligned(boxes: list[PixelBox], original: bytes, info: PixelInfo) -> list[PixelBox]:
+    """Widen boxes of subsampled JPEG colour frames to whole chroma samples.
+
+    A chroma sample shared with unmasked pixels would tint the mask; boxes
+    only ever grow, so nothing that had to be covered is uncovered.
+    """
+    if info.samples_per_pixel != 3 or info.uid not in (JPEGBaseline8Bit, JPEGExtended12Bit):
+        return boxes
+    sampling = _jpeg_header(original).sampling
+    if not sampling:
+        return boxes
+    h = max(factor[0] for factor in sampling)
+    v = max(factor[1] for factor in sampling)
+    if h == 1 and v == 1:
+        return boxes
+    return [
+        (x0 - x0 % h, y0 - y0 % v, min(info.columns, -(-x1 // h) * h),
+         min(info.rows, -(-y1 // v) * v))
+        for x0, y0, x1, y1 in boxes
+    ]
+
+
+def _extended_lengths(ds: Dataset) -> list[int]:
+    raw = ds.ExtendedOffsetTableLengths
+    if isinstance(raw, bytes | bytearray):
+        return list(struct.unpack(f"<{len(raw) // 8}Q", raw))
+    return [int(v) for v in raw]
+
+
+def _frames(pixel_data: bytes, info: PixelInfo, extended: bool) -> Iterator[tuple[bytes, ...]]:
+    """Each frame's fragments, exactly as stored (item values, padding included)."""
+    try:
+        if extended:
+            # The extended table allows one fragment per frame (PS3.3 C.7.6.3.1.8).
+            buffer = io.BytesIO(pixel_data)
+            parse_basic_offsets(buffer)  # skips the (empty) basic table
+            for fragment in generate_fragments(buffer):
+                yield (fragment,)
+            return
+        yield from generate_fragmented_frames(pixel_data, number_of_frames=info.num_frames)
+    except (ValueError, EOFError, struct.error) as exc:
+        raise DicomDecodeError(
+            f"encapsulated Pixel Data cannot be split into frames ({type(exc).__name__})"
+        ) from None
+
+
+def _record_lossy(ds: Dataset, ratio: float, method: str) -> None:
+    """Lossy Image Compression = 01; append this step's ratio and method (PS3.3 C.7.6.1.1.5)."""
+    ds.LossyImageCompression = "01"
+    ds.LossyImageCompressionRatio = [*_values(ds, "LossyImageCompressionRatio"),
+                                     f"{min(ratio, 1e9):.2f}"]
+    ds.LossyImageCompressionMethod = [*_values(ds, "LossyImageCompressionMethod"), method]
+
+
+def _values(ds: Dataset, keyword: str) -> list[str]:
+    try:
+        value = ds.get(keyword)
+    except Exception:
+        return []
+    if value is None or value == "":
+        return []
+    if isinstance(value, str | bytes | int | float):
+        return [str(value)]
+    return [str(v) for v in value]
+
+
+# --------------------------------------------------------------------------
+# Frame encoders
+
+
+@dataclass(frozen=True)
+class _Encoder:
+    method: str  # Lossy Image Compression Method when the result is lossy
+    encode: Callable[[np.ndarray, bytes, PixelInfo], tuple[bytes, bool]]
+
+
+def _encoder_for(info: PixelInfo) -> _Encoder:
+    """The re-encoder for ``info``'s syntax, or :class:`_CannotEncode`."""
+    uid = UID(info.transfer_syntax)
+    if uid == RLELossless:
+        return _Encoder("", _encode_rle)
+    if uid in (JPEGLSLossless, JPEGLSNearLossless):
+        _require("jpeg_ls")
+        return _Encoder("ISO_14495_1", _encode_jpeg_ls)
+    if uid in (JPEG2000Lossless, JPEG2000):
+        _require("openjpeg")
+        return _Encoder("ISO_15444_1", _encode_j2k)
+    if uid in (JPEGBaseline8Bit, JPEGExtended12Bit):
+        return _Encoder("ISO_10918_1", _encode_jpeg)
+    if uid in (JPEGLossless, JPEGLosslessSV1):
+        _require("imagecodecs")
+        return _Encoder("", _encode_jpeg_lossless)
+    raise _CannotEncode("no encoder for this transfer syntax")
+
+
+def has_module(module: str) -> bool:
+    """Whether an optional codec package is importable (tests patch this)."""
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _require(module: str) -> None:
+    if not has_module(module):
+        raise _CannotEncode(f"the {module} package is not installed")
+
+
+@dataclass(frozen=True)
+class _JpegHeader:
+    """What a JPEG / JPEG-LS frame header and first scan header say."""
+
+    marker: int = 0
+    precision: int = 0
+    sampling: tuple[tuple[int, int], ...] = ()  # (H, V) per component
+    scan_start: int = 0  # JPEG lossless: predictor; JPEG-LS: NEAR
+    scan_end: int = 0  # JPEG-LS: interleave mode
+    point_transform: int = 0
+
+
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC} | {0xF7}
+
+
+def _jpeg_header(codestream: bytes) -> _JpegHeader:
+    """Parse markers up to the first SOS (ITU T.81 B.2, T.87 C.2)."""
+    found: dict[str, object] = {}
+    position = 2
+    limit = len(codestream) - 4
+    while position <= limit:
+        if codestream[position] != 0xFF:
+            position += 1
+            continue
+        marker = codestream[position + 1]
+        if marker in (0xFF, 0x00):
+            position += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:
+            position += 2
+            continue
+        length = int.from_bytes(codestream[position + 2 : position + 4], "big")
+        segment = codestream[position + 4 : position + 2 + length]
+        if marker in _SOF_MARKERS and len(segment) >= 6:
+            count = segment[5]
+            found["marker"] = marker
+            found["precision"] = segment[0]
+            found["sampling"] = tuple(
+                (segment[7 + 3 * k] >> 4, segment[7 + 3 * k] & 0x0F)
+                for k in range(count)
+                if 7 + 3 * k < len(segment)
+            )
+        elif marker == 0xDA and len(segment) >= 1:
+            count = segment[0]
+            tail = segment[1 + 2 * count : 4 + 2 * count]
+            if len(tail) == 3:
+                found["scan_start"], found["scan_end"] = tail[0], tail[1]
+                found["point_transform"] = tail[2] & 0x0F
+            break
+        position += 2 + length
+    return _JpegHeader(**found)  # type: ignore[arg-type]
+
+
+def _container(bits: int, signed: bool) -> np.dtype:
+    size = 1 if bits <= 8 else 2 if bits <= 16 else 4 if bits <= 32 else 8
+    return np.dtype(f"<{'i' if signed else 'u'}{size}")
+
+
+def _unsigned_pattern(frame: np.ndarray, bits: int) -> np.ndarray:
+    """Two's complement bit patterns of ``bits`` bits (codecs that ignore sign)."""
+    return (frame.astype(np.int64) & ((1 << bits) - 1)).astype(_container(bits, False))
+
+
+def _encode_rle(frame: np.ndarray, original: bytes, info: PixelInfo) -> tuple[bytes, bool]:
+    from pydicom.pixels.encoders import RLELosslessEncoder
+
+    if info.bits_allocated % 8 or info.samples_per_pixel * info.bits_allocated // 8 > 15:
+        raise _CannotEncode("RLE allows at most 15 byte segments")
+    # Bits Stored is given as Bits Allocated so each sample keeps its full
+    # container: the RLE segment count follows Bits Allocated.
+    data = np.ascontiguousarray(frame.astype(_container(info.bits_allocated, info.is_signed)))
+    encoded = RLELosslessEncoder.encode(
+        data,
+        validate=False,
+        rows=info.rows,
+        columns=info.columns,
+        samples_per_pixel=info.samples_per_pixel,
+        bits_allocated=info.bits_allocated,
+        bits_stored=info.bits_allocated,
+        pixel_representation=info.pixel_representation,
+        photometric_interpretation=info.decoded_photometric,
+        planar_configuration=0,
+        number_of_frames=1,
+    )
+    return bytes(encoded), False
+
+
+def _encode_jpeg_ls(frame: np.ndarray, original: bytes, info: PixelInfo) -> tuple[bytes, bool]:
+    import jpeg_ls
+
+    header = _jpeg_header(original)
+    precision = header.precision or info.bits_stored
+    if not 2 <= precision <= 16:
+        raise _CannotEncode("JPEG-LS precision outside 2-16 bits")
+    near = header.scan_start if UID(info.transfer_syntax) == JPEGLSNearLossless else 0
+    interleave = header.scan_end if header.scan_end in (0, 1, 2) else 2
+    data = _unsigned_pattern(frame, precision)
+    if info.samples_per_pixel > 1 and interleave == 0:
+        data = data.transpose(2, 0, 1)  # CharLS takes planes for ILV 0, pixels otherwise
+    encoded = jpeg_ls.encode_buffer(
+        np.ascontiguousarray(data).tobytes(),
+        info.rows,
+        info.columns,
+        info.samples_per_pixel,
+        precision,
+        lossy_error=near,
+        interleave_mode=interleave if info.samples_per_pixel > 1 else 0,
+    )
+    return bytes(encoded), near > 0
+
+
+def _encode_j2k(frame: np.ndarray, original: bytes, info: PixelInfo) -> tuple[bytes, bool]:
+    from pydicom.pixels.encoders import JPEG2000Encoder, JPEG2000LosslessEncoder
+    from pydicom.pixels.utils import get_j2k_parameters
+
+    precision = int(get_j2k_parameters(original).get("precision", info.bits_stored))
+    # openjpeg here writes 6 resolution levels (frames need >= 32 px a side), <= 24 bits.
+    if not 1 <= precision <= 24 or min(info.rows, info.columns) < 32:
+        raise _CannotEncode("openjpeg needs 1-24 bits and frames of at least 32 pixels a side")
+    options: dict[str, Any] = {
+        "rows": info.rows,
+        "columns": info.columns,
+        "samples_per_pixel": info.samples_per_pixel,
+        "bits_allocated": info.bits_allocated,
+        "bits_stored": precision,
+        "pixel_representation": info.pixel_representation,
+        "photometric_interpretation": info.photometric,  # YBR_RCT/ICT switch MCT on
+        "planar_configuration": 0,
+        "number_of_frames": 1,
+    }
+    data = np.ascontiguousarray(frame.astype(_container(precision, info.is_signed)))
+    if UID(info.transfer_syntax) == JPEG2000Lossless:
+        return bytes(JPEG2000LosslessEncoder.encode(data, validate=False, **options)), False
+    # Half the original frame's compression ratio, at most _J2K_MAX_RATIO: a
+    # second lossy generation should cost less than the first did.
+    raw_size = info.rows * info.columns * info.samples_per_pixel * math.ceil(precision / 8)
+    ratio = min(_J2K_MAX_RATIO, max(1.0, raw_size / max(1, len(original)) / 2))
+    encoded = JPEG2000Encoder.encode(data, validate=False, j2k_cr=[ratio], **options)
+    return bytes(encoded), True
+
+
+def _encode_jpeg(frame: np.ndarray, original: bytes, info: PixelInfo) -> tuple[bytes, bool]:
+    """8-bit JPEG with Pillow; 12-bit (JPEG Extended) with imagecodecs when installed."""
+    header = _jpeg_header(original)
+    precision = header.precision or info.bits_stored
+    if precision > 8:
+        return _encode_jpeg12(frame, info, precision)
+    from PIL import Image
+
+    data = np.ascontiguousarray(np.clip(frame, 0, 255).astype(np.uint8))
+    size = (info.columns, info.rows)
+    options: dict[str, Any] = {"quality": _JPEG_QUALITY}
+    if info.samples_per_pixel == 1:
+        image = Image.frombytes("L", size, data.tobytes())
+    elif info.samples_per_pixel == 3 and info.decoded_photometric in _YBR:
+        # Pixels stay YCbCr (no colour conversion); chroma sampling as before.
+        image = Image.frombytes("YCbCr", size, data.tobytes())
+        options["subsampling"] = _pillow_subsampling(header.sampling)
+    elif info.samples_per_pixel == 3 and info.decoded_photometric == "RGB":
+        image = Image.frombytes("RGB", size, data.tobytes())
+        options.update(subsampling=0, keep_rgb=True)  # Adobe marker, no YCbCr transform
+    else:
+        raise _CannotEncode("JPEG baseline colour that is neither RGB nor YCbCr")
+    out = io.BytesIO()
+    image.save(out, format="JPEG", **options)
+    return out.getvalue(), True
+
+
+def _pillow_subsampling(sampling: tuple[tuple[int, int], ...]) -> int:
+    """Pillow's code for the luminance sampling factors: 4:4:4, 4:2:2 or 4:2:0."""
+    if not sampling:
+        return 0
+    return {(1, 1): 0, (2, 1): 1, (2, 2): 2}.get(sampling[0], 0)
+
+
+def _encode_jpeg12(frame: np.ndarray, info: PixelInfo, precision: int) -> tuple[bytes, bool]:
+    _require("imagecodecs")
+    import imagecodecs
+
+    if precision != 12 or info.samples_per_pixel != 1:
+        raise _CannotEncode("JPEG extended other than 12-bit greyscale")
+    data = np.ascontiguousarray(_unsigned_pattern(frame, 12))
+    encoded = imagecodecs.jpeg8_encode(data, level=_JPEG_QUALITY, bitspersample=12)
+    return bytes(encoded), True
+
+
+def _encode_jpeg_lossless(
+    frame: np.ndarray, original: bytes, info: PixelInfo
+) -> tuple[bytes, bool]:
+    import imagecodecs
+
+    header = _jpeg_header(original)
+    precision = header.precision or info.bits_stored
+    predictor = 1 if UID(info.transfer_syntax) == JPEGLosslessSV1 else header.scan_start
+    if not 2 <= precision <= 16 or not 1 <= predictor <= 7 or header.point_transform:
+        raise _CannotEncode("JPEG lossless parameters the encoder does not support")
+    data = np.ascontiguousarray(_unsigned_pattern(frame, precision))
+    options: dict[str, Any] = {
+        "lossless": True,
+        "predictor": predictor,
+        "bitspersample": precision,
+    }
+    if info.samples_per_pixel == 3:
+        space = "YCbCr" if info.decoded_photometric in _YBR else "RGB"
+        options.update(colorspace=space, outcolorspace=space)
+    elif info.samples_per_pixel != 1:
+        raise _CannotEncode("JPEG lossless with neither 1 nor 3 samples per pixel")
+    return bytes(imagecodecs.jpeg8_encode(data, **options)), False
+
+
+# --------------------------------------------------------------------------
+# forceOutput fallback: the whole file as Explicit VR Little Endian
+
+
+def _convert_to_native(
+    ds: Dataset, info: PixelInfo, plan: dict[int, list[PixelBox]], fill: str
+) -> None:
+    """Decode every frame (one at a time), mask, write uncompressed little endian.
+
+    YCbCr becomes RGB (YBR_ICT/RCT already decode as RGB), planar
+    configuration 0; encapsulation-only elements are removed.
+    """
+    if info.bits_allocated % 8:
+        raise DicomEncodeError("cannot convert Pixel Data with BitsAllocated not a multiple of 8")
+    to_rgb = info.samples_per_pixel == 3 and info.decoded_photometric in _YBR
+    photometric = "RGB" if to_rgb or info.decoded_photometric == "RGB" else info.photometric
+    dtype = _container(info.bits_allocated, info.is_signed)
+    frame_size = info.rows * info.columns * info.samples_per_pixel * dtype.itemsize
+    out = bytearray(frame_size * info.num_frames + (frame_size * info.num_frames) % 2)
+    for index in range(info.num_frames):
+        frame = decode_frame(ds, index, info=info)
+        if index in plan:
+            frame = _masked_frame(ds, info, frame, plan[index], fill)
+        if to_rgb:
+            frame = ybr_full_to_rgb(frame, info.bits_stored)
+        out[index * frame_size : (index + 1) * frame_size] = frame.astype(dtype).tobytes()
+    for tag in (_EXTENDED_OFFSETS, _EXTENDED_LENGTHS):
+        if tag in ds:
+            del ds[tag]
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.PixelData = bytes(out)
+    element = ds[PIXEL_DATA_TAG]
+    element.VR = "OB" if info.bits_allocated <= 8 else "OW"
+    element.is_undefined_length = False
+    ds.PhotometricInterpretation = photometric
+    if info.samples_per_pixel > 1:
+        ds.PlanarConfiguration = 0
