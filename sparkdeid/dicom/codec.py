@@ -164,6 +164,16 @@ def write_dataset(ds: Dataset) -> bytes:
     buffer = io.BytesIO()
     try:
         pydicom.dcmwrite(buffer, ds, enforce_file_format=complete)
+    except TypeError:
+        # Data encoded implicit VR under an explicit-VR transfer syntax reads with
+        # no VRs; converting every element gives each its dictionary VR (or UN).
+        for _ in ds.iterall():
+            pass
+        buffer = io.BytesIO()
+        try:
+            pydicom.dcmwrite(buffer, ds, enforce_file_format=complete)
+        except Exception as exc:
+            raise DicomEncodeError(f"could not write DICOM ({type(exc).__name__})") from None
     except Exception as exc:
         raise DicomEncodeError(f"could not write DICOM ({type(exc).__name__})") from None
     return buffer.getvalue()

@@ -245,3 +245,13 @@ def test_presentation_addresses_are_dropped_from_file_meta():
     ds.file_meta.ReceivingPresentationAddress = "https://research.example/recv"
     out = codec.write_dataset(ds)
     assert b"zorvath" not in out.lower()
+
+
+def test_implicit_data_under_an_explicit_syntax_is_written_with_dictionary_vrs():
+    """SC_rgb_jpeg.dcm declares JPEG Baseline (explicit VR) but its data set is implicit."""
+    with pytest.warns(UserWarning):
+        ds = codec.read_dataset(open(get_testdata_file("SC_rgb_jpeg.dcm"), "rb").read())
+    out = pydicom.dcmread(io.BytesIO(codec.write_dataset(ds)))
+    assert out.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.50"
+    assert out["PatientName"].VR == "PN"
+    assert out.pixel_array.shape == (ds.Rows, ds.Columns, 3)
