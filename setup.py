@@ -45,7 +45,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["sparkdeid", "sparkdeid.*"]),
-    package_data={"sparkdeid": ["data/*.csv", "py.typed"]},
+    package_data={"sparkdeid": ["data/*.csv", "data/*.txt", "py.typed"]},
     install_requires=RUNTIME,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["sparkdeid=sparkdeid.cli:main"]},

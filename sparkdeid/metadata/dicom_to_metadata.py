@@ -17,6 +17,7 @@ from sparkdeid import schemas
 from sparkdeid.dicom.codec import read_dataset
 from sparkdeid.metadata.extract import metadata_json, tag_document
 from sparkdeid.metadata.strategy import load_strategy, resolve_strategy
+from sparkdeid.ner.header import header_terms_of
 from sparkdeid.params import (
     HasErrorCol,
     HasInputCol,
@@ -47,6 +48,12 @@ class _DicomToMetadataParams(
         "output column mapping each document line to its tag path and character span",
         typeConverter=TypeConverters.toString,
     )
+    headerTermsCol: Param[str] = Param(
+        Params._dummy(), "headerTermsCol",
+        "with extractTagForNer: output column with the file's identifying header values, "
+        "so NerDeid can recognise them in the document ('' = none)",
+        typeConverter=TypeConverters.toString,
+    )
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -56,6 +63,7 @@ class _DicomToMetadataParams(
             extractTagForNer=False,
             documentCol=schemas.DOCUMENT_COL,
             tagMappingCol=schemas.TAG_MAPPING_COL,
+            headerTermsCol=schemas.HEADER_TERMS_COL,
         )
 
 
@@ -85,6 +93,7 @@ class DicomToMetadata(
         extractTagForNer: bool = False,
         documentCol: str = schemas.DOCUMENT_COL,
         tagMappingCol: str = schemas.TAG_MAPPING_COL,
+        headerTermsCol: str = schemas.HEADER_TERMS_COL,
     ) -> None:
         super().__init__()
         self._setDefault(keepInput=True)  # later stages still need the bytes
@@ -105,6 +114,7 @@ class DicomToMetadata(
         extractTagForNer: bool = False,
         documentCol: str = schemas.DOCUMENT_COL,
         tagMappingCol: str = schemas.TAG_MAPPING_COL,
+        headerTermsCol: str = schemas.HEADER_TERMS_COL,
     ) -> DicomToMetadata:
         return self._set(**self._input_kwargs)
 
@@ -132,10 +142,17 @@ class DicomToMetadata(
     def getTagMappingCol(self) -> str:
         return self.getOrDefault(self.tagMappingCol)
 
+    def setHeaderTermsCol(self, value: str) -> DicomToMetadata:
+        return self._set(headerTermsCol=value)
+
+    def getHeaderTermsCol(self) -> str:
+        return self.getOrDefault(self.headerTermsCol)
+
     def _transform(self, dataset: DataFrame) -> DataFrame:
         input_col, output_col = self.getInputCol(), self.getOutputCol()
         extract = self.getExtractTagForNer()
         doc_col, map_col = self.getDocumentCol(), self.getTagMappingCol()
+        terms_col = self.getHeaderTermsCol() if extract else ""
         strategy_text = (
             resolve_strategy(self.getStrategyFileContent() or self.getStrategyFile()).csv_text
             if extract
@@ -153,6 +170,9 @@ class DicomToMetadata(
         if extract:
             new_fields.append(StructField(doc_col, schemas.FIELD_STRING, True))
             new_fields.append(StructField(map_col, schemas.TAG_MAPPING_TYPE, True))
+        if terms_col:
+            outputs += (terms_col,)
+            new_fields.append(StructField(terms_col, schemas.HEADER_TERMS_TYPE, True))
         schema = output_schema(dataset.schema, settings, new_fields)
 
         def process(content: bytes, extras: dict[str, Any]) -> dict[str, Any]:
@@ -161,6 +181,10 @@ class DicomToMetadata(
             if extract:
                 document, mapping = tag_document(ds, load_strategy(strategy_text))
                 result[doc_col], result[map_col] = document, mapping
+            if terms_col:
+                result[terms_col] = [
+                    {"kind": t.kind, "value": t.value} for t in header_terms_of(ds)
+                ]
             return result
 
         def partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 
 from pydicom.datadict import tag_for_keyword
@@ -66,7 +66,7 @@ PLACE_KEYWORDS = (
     "RegionOfResidence",
 )
 # Words too generic to remove on their own when they are part of a place name.
-_GENERIC_PLACE_WORDS = frozenset(
+GENERIC_PLACE_WORDS = frozenset(
     """hospital medical center centre clinic clinics general university universitat
     institute health healthcare regional community children childrens department dept
     radiology imaging diagnostic diagnostics saint memorial county city national the and of
@@ -77,7 +77,7 @@ _ID_MIN = 3
 
 
 @lru_cache(maxsize=4096)
-def _date_forms(value: str) -> frozenset[str]:
+def date_forms(value: str) -> frozenset[str]:
     """A DA value as people write it: 06/16/1976, 16.06.1976, 1976-06-16, 16 Jun 1976."""
     try:
         date = dt.datetime.strptime(value.strip()[:8], "%Y%m%d").date()
@@ -100,47 +100,79 @@ def _texts(elem: DataElement) -> list[str]:
     return [str(v) for v in values_of(elem) if v]
 
 
-_ID_TAGS = frozenset(tag_for_keyword(k) for k in ID_KEYWORDS) - {None}
-_PLACE_TAGS = frozenset(tag_for_keyword(k) for k in PLACE_KEYWORDS) - {None}
+def _tags(keywords: Iterable[str]) -> frozenset[int]:
+    return frozenset(t for t in (tag_for_keyword(k) for k in keywords) if t is not None)
 
 
-def header_terms(ds: Dataset) -> set[str]:
-    """Identifying strings of this file: every person name part, ids, places, dates.
+_ID_TAGS = _tags(ID_KEYWORDS)
+_PLACE_TAGS = _tags(PLACE_KEYWORDS)
 
-    Only the elements that can hold such strings are converted from their raw
-    form; the rest of the file is left untouched and cheap.
+
+def identifying_values(
+    ds: Dataset,
+    id_tags: frozenset[int] = _ID_TAGS,
+    place_tags: frozenset[int] = _PLACE_TAGS,
+) -> Iterator[tuple[str, str]]:
+    """``(kind, value)`` for every identifying value in ``ds`` and its sequences.
+
+    Kinds: ``person_name`` (every PN), ``date`` (every DA), ``datetime``
+    (every DT), ``id`` and ``place`` (the elements of ``id_tags`` and
+    ``place_tags``). Values are as stored (``DOE^JOHN``, ``19760616``); only
+    the elements that can hold such strings are converted from their raw form.
     """
-    terms: set[str] = set()
     for key in list(ds.keys()):
         tag = int(key)
         vr = element_vr(ds, tag)
         if vr == "SQ":
             for item in ds[tag].value or []:
-                terms |= header_terms(item)
+                yield from identifying_values(item, id_tags, place_tags)
         elif vr == "PN":
-            for name in _texts(ds[tag]):
-                for group in name.split("="):  # alphabetic, ideographic, phonetic
-                    # family^given^middle only: prefixes/suffixes (DR, MR, JR) are not names
-                    for component in group.split("^")[:3]:
-                        for part in re.split(r"[\s,]+", component):
-                            if len(part.strip(".")) >= _NAME_PART_MIN:
-                                terms.add(part.strip("."))
+            yield from (("person_name", v) for v in _texts(ds[tag]))
         elif vr == "DA":
-            for value in _texts(ds[tag]):
-                terms.update(_date_forms(value))
-        elif tag in _ID_TAGS:
-            values = _texts(ds[tag])
-            terms.update(v.strip() for v in values if len(v.strip()) >= _ID_MIN)
-        elif tag in _PLACE_TAGS:
-            for value in _texts(ds[tag]):
-                value = value.strip()
-                if len(value) >= _ID_MIN:
-                    terms.add(value)
-                terms.update(
-                    word
-                    for word in re.split(r"[\s,^/]+", value)
-                    if len(word) >= 4 and word.lower() not in _GENERIC_PLACE_WORDS
-                )
+            yield from (("date", v) for v in _texts(ds[tag]))
+        elif vr == "DT":
+            yield from (("datetime", v) for v in _texts(ds[tag]))
+        elif tag in id_tags:
+            yield from (("id", v) for v in _texts(ds[tag]))
+        elif tag in place_tags:
+            yield from (("place", v) for v in _texts(ds[tag]))
+
+
+def name_parts(value: str) -> list[str]:
+    """Family, given and middle name words of a PN value, at least two letters long.
+
+    All component groups (alphabetic, ideographic, phonetic) are read; name
+    prefixes and suffixes (DR, MR, JR) are not names and are left out.
+    """
+    parts = []
+    for group in value.split("="):
+        for component in group.split("^")[:3]:
+            for part in re.split(r"[\s,]+", component):
+                if len(part.strip(".")) >= _NAME_PART_MIN:
+                    parts.append(part.strip("."))
+    return parts
+
+
+def header_terms(ds: Dataset) -> set[str]:
+    """Identifying strings of this file: every person name part, ids, places, dates."""
+    terms: set[str] = set()
+    for kind, value in identifying_values(ds):
+        if kind == "person_name":
+            terms.update(name_parts(value))
+        elif kind == "date":
+            terms.update(date_forms(value))
+        elif kind == "id":
+            if len(value.strip()) >= _ID_MIN:
+                terms.add(value.strip())
+        elif kind == "place":
+            value = value.strip()
+            if len(value) >= _ID_MIN:
+                terms.add(value)
+            terms.update(
+                word
+                for word in re.split(r"[\s,^/]+", value)
+                if len(word) >= 4 and word.lower() not in GENERIC_PLACE_WORDS
+            )
     return terms
 
 
@@ -191,6 +223,11 @@ def clean_text(text: str, header: HeaderMatcher | None) -> str:
         spans.extend(header.spans(text))
     if not spans:
         return text
+    return remove_spans(text, spans)
+
+
+def remove_spans(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    """``text`` without the character spans, spaces tidied and stray separators trimmed."""
     keep = []
     position = 0
     for start, end in sorted(spans):

@@ -27,7 +27,7 @@ from pyspark.sql.types import StringType, StructField
 
 from sparkdeid import schemas
 from sparkdeid.ner.base import Entity, HeaderTerm
-from sparkdeid.ner.detect import DetectorConfig, PhiDetector
+from sparkdeid.ner.detect import DetectorConfig, PhiDetector, merge_entities
 from sparkdeid.ner.models import entities_from_chunks
 from sparkdeid.ocr.base import FrameText, PlacedWord
 from sparkdeid.params import HasErrorCol, HasInputCol, HasKeepInput, HasOutputCol
@@ -374,10 +374,12 @@ class NerDeid(Transformer, _NerDeidParams, DefaultParamsReadable, DefaultParamsW
                         extra = entities_from_chunks(row[chunk_col]) if chunk_col else []
                         if document_mode:
                             text = str(value)
-                            found = detector.detect_document(text, header) + extra
+                            found = merge_entities(detector.detect_document(text, header) + extra)
                             cleaned_out.append(detector.redact_text(text, found))
                         else:
-                            found = detector.detect_frame(frame_text(value), header) + extra
+                            found = merge_entities(
+                                detector.detect_frame(frame_text(value), header) + extra
+                            )
                             cleaned_out.append(None)
                         entities_out.append([_entity_row(e) for e in found])
                         errors.append(None)

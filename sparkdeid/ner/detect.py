@@ -1,0 +1,244 @@
+"""Deciding which text is PHI: recognizers, then fail-closed masking of everything unverified.
+
+Two kinds of text reach the detector:
+
+* **OCR text of a frame** (:meth:`PhiDetector.detect_frame`). Recognizers
+  find what is recognisably PHI; then, failing closed, every word that no
+  recognizer claimed and that is not *confidently safe* (allow-listed and
+  read by OCR with at least ``min_confidence``) becomes an ``UNVERIFIED``
+  entity. OCR garbles small text, so a word we cannot vouch for is masked: a
+  missed name is a breach, an extra black box is a nuisance. With
+  ``redact_all`` every word is masked.
+* **Tag documents** (:meth:`PhiDetector.detect_document`): one tag value per
+  line. Only recognizer entities are removed (:meth:`PhiDetector.redact_text`);
+  descriptions keep their clinical words.
+
+What wins where entities overlap, strongest first: ``header`` (the file's own
+values: if the patient is called HEAD, HEAD is masked), ``rule``, ``names``,
+``model``, ``unverified``, ``redact_all``. Model entities are an extra
+signal: one that covers only confidently safe words is dropped.
+
+Labels: NAME, DATE, TIME, AGE, ID, UID, SSN, PHONE, EMAIL, URL, ADDRESS,
+ZIP, LOCATION, ORGANIZATION, OTHER (header values of other kinds), DENY
+(user deny words, source ``rule``), UNVERIFIED, REDACT_ALL. Spans are
+half-open character offsets into the text given.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sparkdeid.metadata.text_cleaner import remove_spans
+from sparkdeid.ner.allow_list import is_safe_word, normalise_words
+from sparkdeid.ner.base import Entity, HeaderTerm, Recognizer
+from sparkdeid.ner.header import HeaderRecognizer, match_terms
+from sparkdeid.ner.names import NameRecognizer
+from sparkdeid.ner.rules import RulesRecognizer
+from sparkdeid.ocr.base import FrameText, PlacedWord
+
+logger = logging.getLogger(__name__)
+
+SOURCE_PRIORITY = {
+    "header": 0,
+    "rule": 1,
+    "names": 2,
+    "model": 3,
+    "unverified": 4,
+    "redact_all": 5,
+}
+UNVERIFIED = "UNVERIFIED"
+REDACT_ALL = "REDACT_ALL"
+# Score of an UNVERIFIED entity: nothing says it is PHI, nothing says it is not.
+_UNVERIFIED_SCORE = 0.5
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """What the detector uses and how cautious it is (hashable: one detector per config).
+
+    Parameters
+    ----------
+    use_header, use_rules, use_names
+        Turn the header-value, rule and census-name recognizers on or off.
+    spacy_model
+        Name (or path) of an installed spaCy pipeline to add as a recognizer.
+    fail_closed
+        OCR text only: mask every word not confidently recognised as safe.
+    min_confidence
+        OCR confidence a word needs before the allow-list may keep it.
+    redact_all
+        OCR text only: mask every word (full anonymisation of burned-in text).
+    allow_words
+        Site-specific overlay words to keep (added to the shipped vocabulary;
+        they never beat a recognizer, except a model's).
+    deny_words
+        Words or phrases always masked, wherever they appear.
+    """
+
+    use_header: bool = True
+    use_rules: bool = True
+    use_names: bool = True
+    spacy_model: str | None = None
+    fail_closed: bool = True
+    min_confidence: float = 0.8
+    redact_all: bool = False
+    allow_words: tuple[str, ...] = ()
+    deny_words: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError("min_confidence must be between 0 and 1")
+        # lists from Params become tuples so the config stays hashable
+        object.__setattr__(self, "allow_words", tuple(self.allow_words))
+        object.__setattr__(self, "deny_words", tuple(self.deny_words))
+
+
+class PhiDetector:
+    """Runs the configured recognizers and applies the masking policy.
+
+    Build one per executor process and configuration (loading the name lists
+    or a spaCy pipeline is the slow part); a missing back-end raises
+    :class:`~sparkdeid.errors.BackendUnavailableError` here, not on a row.
+    """
+
+    def __init__(self, config: DetectorConfig | None = None) -> None:
+        self.config = config or DetectorConfig()
+        recognizers: list[Recognizer] = []
+        if self.config.use_header:
+            recognizers.append(HeaderRecognizer())
+        if self.config.use_rules:
+            recognizers.append(RulesRecognizer())
+        if self.config.use_names:
+            recognizers.append(NameRecognizer())
+        if self.config.spacy_model:
+            from sparkdeid.ner.models import SpacyRecognizer
+
+            recognizers.append(SpacyRecognizer(self.config.spacy_model))
+        self.recognizers: tuple[Recognizer, ...] = tuple(recognizers)
+        self._allow = normalise_words(self.config.allow_words)
+        self._deny = tuple(HeaderTerm("other", w) for w in self.config.deny_words if w.strip())
+
+    # ------------------------------------------------------------------ public
+
+    def find(self, text: str, header: tuple[HeaderTerm, ...] = ()) -> list[Entity]:
+        """Every recognizer's entities, unmerged (deny words included)."""
+        found: list[Entity] = []
+        for recognizer in self.recognizers:
+            found.extend(recognizer.find(text, header))
+        if self._deny:
+            found.extend(
+                Entity(e.begin, e.end, "DENY", "rule", 1.0)
+                for e in match_terms(text, self._deny, source="rule")
+            )
+        return found
+
+    def detect_document(self, text: str, header: tuple[HeaderTerm, ...] = ()) -> list[Entity]:
+        """Entities in a tag document (recognizers only, no fail-closed), merged."""
+        found = [
+            e for e in self.find(text, header)
+            if not (e.source == "model" and self._all_safe(text[e.begin : e.end].split()))
+        ]
+        entities = merge_entities(found)
+        logger.debug("document: %d entities", len(entities))
+        return entities
+
+    def detect_frame(self, frame: FrameText, header: tuple[HeaderTerm, ...] = ()) -> list[Entity]:
+        """Entities in a frame's OCR text: recognizers, then redact-all or fail-closed, merged."""
+        words = [w for w in frame.words if w.end > w.begin]
+        found = [
+            e for e in self.find(frame.text, header)
+            if not (e.source == "model" and self._model_on_safe_words(e, words))
+        ]
+        extra: list[Entity] = []
+        if self.config.redact_all:
+            extra = [
+                Entity(w.begin, w.end, REDACT_ALL, "redact_all", 1.0)
+                for w in words
+                if not _covered(w, found)
+            ]
+        elif self.config.fail_closed:
+            extra = [
+                Entity(w.begin, w.end, UNVERIFIED, "unverified", _UNVERIFIED_SCORE)
+                for w in words
+                if not _covered(w, found) and not self.confidently_safe(w)
+            ]
+        entities = merge_entities(found + extra)
+        logger.debug(
+            "frame: %d words, %d recognized, %d masked unverified or redact-all",
+            len(words), len(found), len(extra),
+        )
+        return entities
+
+    def confidently_safe(self, word: PlacedWord) -> bool:
+        """OCR is sure of the word and the word is safe (allow-listed or a safe value)."""
+        return word.confidence >= self.config.min_confidence and is_safe_word(
+            word.text, self._allow
+        )
+
+    @staticmethod
+    def redact_text(text: str, entities: Sequence[Entity]) -> str:
+        """``text`` without the entity spans, line by line; the line count never changes.
+
+        Lines without entities are returned as they are; in the others spaces
+        are tidied and separators left dangling at either end are dropped.
+        """
+        lines = text.split("\n")
+        out = []
+        position = 0
+        for line in lines:
+            start, end = position, position + len(line)
+            spans = [
+                (max(e.begin, start) - start, min(e.end, end) - start)
+                for e in entities
+                if e.begin < end and e.end > start
+            ]
+            out.append(remove_spans(line, spans) if spans else line)
+            position = end + 1
+        return "\n".join(out)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _all_safe(self, words: Iterable[str]) -> bool:
+        texts = list(words)
+        return bool(texts) and all(is_safe_word(w, self._allow) for w in texts)
+
+    def _model_on_safe_words(self, entity: Entity, words: Sequence[PlacedWord]) -> bool:
+        touched = [w for w in words if w.begin < entity.end and w.end > entity.begin]
+        return bool(touched) and all(self.confidently_safe(w) for w in touched)
+
+
+def merge_entities(entities: Iterable[Entity]) -> list[Entity]:
+    """Overlapping entities become one; the strongest source names it (see module doc).
+
+    The merged span covers both; its score is the higher of the two.
+    Entities that merely touch (one ends where the next begins) stay apart.
+    """
+    merged: list[Entity] = []
+    for entity in sorted(entities, key=lambda e: (e.begin, -e.end)):
+        if entity.end <= entity.begin:
+            continue
+        if merged and entity.begin < merged[-1].end:
+            last = merged[-1]
+            winner = min((last, entity), key=_strength)
+            merged[-1] = Entity(
+                last.begin,
+                max(last.end, entity.end),
+                winner.label,
+                winner.source,
+                max(last.score, entity.score),
+            )
+        else:
+            merged.append(entity)
+    return merged
+
+
+def _strength(entity: Entity) -> tuple[int, int]:
+    return SOURCE_PRIORITY.get(entity.source, len(SOURCE_PRIORITY)), entity.begin - entity.end
+
+
+def _covered(word: PlacedWord, entities: Sequence[Entity]) -> bool:
+    return any(e.begin < word.end and e.end > word.begin for e in entities)
+
+

@@ -1,0 +1,200 @@
+"""PhiDetector: recognizers, fail-closed masking, redact-all, documents, merging."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from sparkdeid.ner.base import Entity, HeaderTerm
+from sparkdeid.ner.detect import DetectorConfig, PhiDetector, merge_entities
+from sparkdeid.ocr.base import OcrLine, OcrWord, layout_text
+from sparkdeid.regions.boxes import Box
+from tests.factories import pseudo_word
+
+RNG = random.Random(77)
+FAMILY, GIVEN = pseudo_word(RNG), pseudo_word(RNG)
+HEADER = (
+    HeaderTerm("person_name", f"{FAMILY}^{GIVEN}"),
+    HeaderTerm("id", "PID77123"),
+    HeaderTerm("date", "19760616"),
+)
+
+
+def frame(*lines: str | list[tuple[str, float]]):
+    """OCR lines; a line is text (every word at confidence 0.99) or (word, confidence) pairs."""
+    ocr = []
+    for line in lines:
+        pairs = [(w, 0.99) for w in line.split()] if isinstance(line, str) else line
+        words = tuple(
+            OcrWord(w, Box(i * 10, 0, i * 10 + 8, 8), c) for i, (w, c) in enumerate(pairs)
+        )
+        ocr.append(OcrLine(words, min(c for _, c in pairs)))
+    return layout_text(ocr)
+
+
+def masked_words(detector: PhiDetector, text_frame, header=HEADER) -> list[str]:
+    entities = detector.detect_frame(text_frame, header)
+    return [
+        w.text
+        for w in text_frame.words
+        if any(e.begin < w.end and e.end > w.begin for e in entities)
+    ]
+
+
+FAIL_CLOSED = PhiDetector(DetectorConfig())
+OPEN = PhiDetector(DetectorConfig(fail_closed=False))
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def test_config_is_hashable_and_turns_lists_into_tuples():
+    config = DetectorConfig(allow_words=["a"], deny_words=["b"])  # type: ignore[arg-type]
+    assert config.allow_words == ("a",) and config.deny_words == ("b",)
+    assert {config: 1}[DetectorConfig(allow_words=("a",), deny_words=("b",))] == 1
+
+
+def test_config_rejects_a_confidence_outside_0_1():
+    with pytest.raises(ValueError):
+        DetectorConfig(min_confidence=1.5)
+
+
+def test_recognizers_follow_the_config():
+    assert [r.name for r in PhiDetector(DetectorConfig()).recognizers] == [
+        "header", "rules", "names"
+    ]
+    none = PhiDetector(DetectorConfig(use_header=False, use_rules=False, use_names=False))
+    assert none.recognizers == ()
+
+
+# --------------------------------------------------------------------------- OCR frames
+
+
+def test_overlay_words_are_kept_and_phi_is_masked():
+    text_frame = frame(
+        f"{FAMILY},{GIVEN} PID77123",
+        "DOB: 06/16/1976 45Y",
+        "TIS0.0 MI 0.6 L12-5 36Hz 2D 60%",
+        "Dyn R 58 AXIAL Liver 5 cm",
+    )
+    assert masked_words(FAIL_CLOSED, text_frame) == [
+        f"{FAMILY},{GIVEN}", "PID77123", "06/16/1976", "45Y"
+    ]
+
+
+def test_fail_closed_masks_a_garbled_or_unknown_word():
+    text_frame = frame("AXIAL IH⊥ Liver", f"{pseudo_word(RNG)} 5 cm")
+    assert masked_words(FAIL_CLOSED, text_frame, ()) == ["IH⊥", text_frame.words[3].text]
+    entities = FAIL_CLOSED.detect_frame(text_frame, ())
+    assert {(e.label, e.source) for e in entities} == {("UNVERIFIED", "unverified")}
+
+
+def test_fail_closed_masks_a_safe_word_read_with_low_confidence():
+    text_frame = frame([("AXIAL", 0.99), ("L", 0.72), ("Liver", 0.81)])
+    assert masked_words(FAIL_CLOSED, text_frame, ()) == ["L"]
+    strict = PhiDetector(DetectorConfig(min_confidence=0.9))
+    assert masked_words(strict, text_frame, ()) == ["L", "Liver"]
+
+
+def test_without_fail_closed_only_recognized_phi_is_masked():
+    text_frame = frame(f"AXIAL {pseudo_word(RNG)} 06/16/1976")
+    assert masked_words(OPEN, text_frame, ()) == ["06/16/1976"]
+
+
+def test_a_header_match_beats_the_allow_list():
+    header = (HeaderTerm("person_name", "HEAD^ORSA"),)
+    entities = FAIL_CLOSED.detect_frame(frame("CT HEAD AXIAL"), header)
+    assert [(e.label, e.source) for e in entities] == [("NAME", "header")]
+
+
+def test_redact_all_masks_every_word_and_keeps_recognizer_labels():
+    detector = PhiDetector(DetectorConfig(redact_all=True))
+    text_frame = frame("AXIAL Liver 06/16/1976")
+    entities = detector.detect_frame(text_frame, ())
+    assert masked_words(detector, text_frame, ()) == ["AXIAL", "Liver", "06/16/1976"]
+    assert [e.source for e in entities] == ["redact_all", "redact_all", "rule"]
+
+
+def test_user_allow_and_deny_words():
+    detector = PhiDetector(DetectorConfig(allow_words=("Kwellix",), deny_words=("Liver",)))
+    assert masked_words(detector, frame("Kwellix Liver AXIAL"), ()) == ["Liver"]
+    denied = detector.detect_frame(frame("Kwellix Liver AXIAL"), ())
+    assert [(e.label, e.source) for e in denied] == [("DENY", "rule")]
+    assert masked_words(FAIL_CLOSED, frame("Kwellix AXIAL"), ()) == ["Kwellix"]
+
+
+class _Model:
+    """A model recognizer that calls every capitalised word an organisation."""
+
+    name = "fake-model"
+
+    def find(self, text, header):
+        import re
+
+        return [Entity(m.start(), m.end(), "ORGANIZATION", "model", 0.5)
+                for m in re.finditer(r"[A-Z][A-Za-z]+", text)]
+
+
+def test_model_entities_on_confidently_safe_words_are_dropped():
+    detector = PhiDetector(DetectorConfig())
+    detector.recognizers = (*detector.recognizers, _Model())
+    word = pseudo_word(RNG).title()
+    text_frame = frame(f"AXIAL Liver {word}")
+    entities = detector.detect_frame(text_frame, ())
+    assert [(text_frame.text[e.begin : e.end], e.source) for e in entities] == [(word, "model")]
+    document = f"CT Liver {word}"
+    assert [document[e.begin : e.end] for e in detector.detect_document(document)] == [word]
+
+
+def test_empty_frame_gives_no_entities():
+    assert FAIL_CLOSED.detect_frame(layout_text([]), HEADER) == []
+
+
+# --------------------------------------------------------------------------- documents
+
+
+def test_documents_use_recognizers_only():
+    document = f"CT CHEST W CONTRAST\n{FAMILY}^{GIVEN}\nIH⊥ unknownish words\nDOB 06/16/1976"
+    entities = FAIL_CLOSED.detect_document(document, HEADER)
+    assert {e.source for e in entities} <= {"header", "rule", "names"}
+    assert [document[e.begin : e.end] for e in entities] == [f"{FAMILY}^{GIVEN}", "06/16/1976"]
+
+
+def test_redacted_document_keeps_its_line_count_and_tidies_spaces():
+    document = (
+        f"CT CHEST {FAMILY} 06/16/1976\n"
+        f"{FAMILY}^{GIVEN}\n"
+        "\n"
+        "Name: " + GIVEN.title() + " seen\n"
+        "AXIAL T2 FLAIR"
+    )
+    entities = FAIL_CLOSED.detect_document(document, HEADER)
+    cleaned = FAIL_CLOSED.redact_text(document, entities)
+    assert cleaned.split("\n") == ["CT CHEST", "", "", "Name: seen", "AXIAL T2 FLAIR"]
+
+
+def test_redact_text_keeps_newlines_inside_a_span():
+    text = "ab\ncd\nef"
+    assert PhiDetector.redact_text(text, [Entity(1, 7, "X", "rule")]) == "a\n\nf"
+
+
+def test_redact_text_leaves_lines_without_entities_untouched():
+    text = "A  B\nC"
+    assert PhiDetector.redact_text(text, []) == text
+
+
+# --------------------------------------------------------------------------- merging
+
+
+def test_overlapping_entities_merge_and_the_strongest_source_names_them():
+    merged = merge_entities(
+        [
+            Entity(5, 9, "UNVERIFIED", "unverified", 0.5),
+            Entity(0, 6, "NAME", "names", 0.8),
+            Entity(3, 7, "NAME", "header", 0.95),
+            Entity(9, 12, "DATE", "rule", 1.0),  # touches, does not overlap
+            Entity(4, 4, "EMPTY", "rule", 1.0),
+        ]
+    )
+    assert merged == [Entity(0, 9, "NAME", "header", 0.95), Entity(9, 12, "DATE", "rule", 1.0)]
