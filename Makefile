@@ -21,7 +21,7 @@ setup: $(STAMP)
 demo: setup
 	rm -rf demo-output
 	$(VENV)/bin/sparkdeid deid --input samples/dicom --output demo-output --strategy tcia \
-		--secret-file samples/demo-secret.txt --metadata-only
+		--secret-file samples/demo-secret.txt
 	@echo "De-identified files and _manifest.csv are in demo-output/"
 
 lint: setup

@@ -2,6 +2,7 @@
 
 import logging
 
+from sparkdeid.dicom.dicom_to_image import DicomToImage
 from sparkdeid.errors import (
     BackendUnavailableError,
     DicomDecodeError,
@@ -13,19 +14,28 @@ from sparkdeid.errors import (
 )
 from sparkdeid.metadata.dicom_to_metadata import DicomToMetadata
 from sparkdeid.metadata.metadata_deidentifier import DicomMetadataDeidentifier
+from sparkdeid.ner.ner_deid import NerDeid
+from sparkdeid.ocr.text_detector import TextDetector
+from sparkdeid.regions.draw_regions import DicomDrawRegions
+from sparkdeid.regions.position_finder import PositionFinder
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BackendUnavailableError",
     "DicomDecodeError",
+    "DicomDrawRegions",
     "DicomEncodeError",
     "DicomMetadataDeidentifier",
+    "DicomToImage",
     "DicomToMetadata",
     "JavaUnavailableError",
+    "NerDeid",
+    "PositionFinder",
     "SecretError",
     "SparkDeidError",
     "StrategyError",
+    "TextDetector",
     "__version__",
 ]
 

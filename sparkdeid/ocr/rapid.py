@@ -110,6 +110,10 @@ class RapidOcrOptions:
         Run PP-OCR's 0/180 degree classifier on each line (upside-down text).
     threads
         onnxruntime intra- and inter-op threads per session.
+    max_line_height
+        Line boxes taller than this fraction of the frame height are not text
+        but anatomy the detector mistook for a glyph (seen on 64-128 px MR/CT
+        frames enlarged ~10x for detection); they are dropped, not masked.
     model_dir
         A folder with PP-OCR ONNX files (``*det*.onnx``, ``*rec*.onnx``,
         optionally ``*cls*.onnx``) to use instead of the bundled ones.
@@ -127,6 +131,7 @@ class RapidOcrOptions:
     text_score: float = 0.0
     use_angle_cls: bool = False
     threads: int = 1
+    max_line_height: float = 0.3
     model_dir: str | None = None
 
     @classmethod
@@ -264,11 +269,17 @@ class RapidOcrEngine:
             return []
         scores = list(getattr(result, "scores", None) or [1.0] * len(boxes))
         quads = []
+        tallest = o.max_line_height * height
         for points, score in zip(boxes, scores, strict=True):
             pts = np.asarray(points, dtype=np.float32).reshape(4, 2) - pad
             pts[:, 0] = np.clip(pts[:, 0] / sx, 0, width)
             pts[:, 1] = np.clip(pts[:, 1] / sy, 0, height)
-            quads.append(TextQuad(order_quad(pts), float(score)))
+            quad = order_quad(pts)
+            if _line_height(quad) > tallest:
+                logger.debug("dropped a detection %.0f%% of the frame high", 100 * _line_height(
+                    quad) / height)
+                continue
+            quads.append(TextQuad(quad, float(score)))
         return quads
 
     def _recognise(self, bgr: np.ndarray, quad: TextQuad) -> OcrLine | None:
@@ -299,6 +310,13 @@ class RapidOcrEngine:
             text, score, points, char_confs=confs, char_spans=_char_spans(text, info),
             vertical=vertical,
         )
+
+
+def _line_height(quad: np.ndarray) -> float:
+    """Height of a text-line quadrilateral (TL, TR, BR, BL) across its reading direction."""
+    return float(
+        (np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2
+    )
 
 
 def to_bgr(image: np.ndarray) -> np.ndarray:

@@ -37,7 +37,9 @@ def find_regions(
         begin, end = int(entity["begin"]), int(entity["end"])
         for word in words:
             if int(word["begin"]) < end and int(word["end"]) > begin:
-                box = Box(float(word["x0"]), float(word["y0"]), float(word["x1"]), float(word["y1"]))
+                box = Box(
+                    float(word["x0"]), float(word["y0"]), float(word["x1"]), float(word["y1"])
+                )
                 labelled.append((box.padded(padding), str(entity["label"])))
     regions = []
     for merged in merge_overlapping((b for b, _ in labelled), gap=merge_gap):
