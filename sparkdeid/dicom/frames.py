@@ -414,6 +414,32 @@ def _robust_stretch(values: np.ndarray) -> np.ndarray:
     return np.clip((values - low) / (high - low), 0.0, 1.0)
 
 
+def _restretch_clipped(
+    shown: np.ndarray, values: np.ndarray, low_edge: float, high_edge: float
+) -> np.ndarray:
+    """The windowed view, with what the window clips spread out again, for OCR.
+
+    Burned-in text often lies outside the clinical window: mid-grey labels
+    below a soft-tissue window render black, white labels over bone render
+    white on white. Values below and above the window are spread over their
+    own ranges, so such text keeps its contrast. The mapping stays monotonic (no false edges at the window's
+    limits): below the window -> 0..0.3, the window -> 0.3..0.7, above -> 0.7..1.
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return shown
+    lowest, highest = float(finite.min()), float(finite.max())
+    below, above = values < low_edge, values > high_edge
+    if not below.any() and not above.any():
+        return shown
+    out = 0.3 + 0.4 * shown.astype(np.float32)
+    if below.any() and low_edge > lowest:
+        out[below] = 0.3 * (values[below] - lowest) / (low_edge - lowest)
+    if above.any() and highest > high_edge:
+        out[above] = 0.7 + 0.3 * (values[above] - high_edge) / (highest - high_edge)
+    return np.clip(out, 0.0, 1.0)
+
+
 def _voi_lut_values(ds: Dataset, values: np.ndarray) -> np.ndarray | None:
     """The first VOI LUT of ``ds`` applied and normalised to 0..1; None if unusable."""
     try:
@@ -437,11 +463,14 @@ def _grey_unit(ds: Dataset, info: PixelInfo, arr: np.ndarray, index: int) -> np.
     shown: np.ndarray | None = None
     centre = _first_number(_frame_attribute(ds, index, "FrameVOILUTSequence", "WindowCenter"))
     width = _first_number(_frame_attribute(ds, index, "FrameVOILUTSequence", "WindowWidth"))
+    edges: tuple[float, float] | None = None
     if centre is not None and width is not None and width > 0:
         function = str(
             _frame_attribute(ds, index, "FrameVOILUTSequence", "VOILUTFunction") or "LINEAR"
         ).strip().upper()
         shown = _window(values, centre, width, function)
+        if function != "SIGMOID":
+            edges = (centre - width / 2.0, centre + width / 2.0)
     elif "VOILUTSequence" in ds:
         shown = _voi_lut_values(ds, values)
     if shown is not None and np.ptp(shown) == 0 and np.ptp(values) > 0:
@@ -449,6 +478,12 @@ def _grey_unit(ds: Dataset, info: PixelInfo, arr: np.ndarray, index: int) -> np.
         shown = None
     if shown is None:
         shown = _robust_stretch(values)
+    elif edges is not None:
+        shown = _restretch_clipped(shown, values, *edges)
+    else:
+        # A VOI LUT or sigmoid: the brighter of it and the full-range view keeps
+        # text outside the LUT's range legible.
+        shown = np.maximum(shown, _robust_stretch(values))
     if info.photometric == "MONOCHROME1":
         shown = 1.0 - shown
     return shown

@@ -27,11 +27,12 @@ half-open character offsets into the text given.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sparkdeid.metadata.text_cleaner import remove_spans
-from sparkdeid.ner.allow_list import is_safe_word, normalise_words
+from sparkdeid.ner.allow_list import UNIT_PATTERN, is_safe_word, normalise_words
 from sparkdeid.ner.base import Entity, HeaderTerm, Recognizer
 from sparkdeid.ner.header import HeaderRecognizer, match_terms
 from sparkdeid.ner.names import NameRecognizer
@@ -151,6 +152,7 @@ class PhiDetector:
             e for e in self.find(frame.text, header)
             if not (e.source == "model" and self._model_on_safe_words(e, words))
         ]
+        found += self._split_values(frame.text, words, header)
         extra: list[Entity] = []
         if self.config.redact_all:
             extra = [
@@ -159,12 +161,15 @@ class PhiDetector:
                 if not _covered(w, found)
             ]
         elif self.config.fail_closed:
+            lone = _lone_glyphs(words)
             extra = [
                 Entity(w.begin, w.end, UNVERIFIED, "unverified", _UNVERIFIED_SCORE)
                 for w in words
-                if not _covered(w, found) and not self.confidently_safe(w)
+                if not _covered(w, found) and not self.confidently_safe(w) and w not in lone
             ]
         entities = merge_entities(found + extra)
+        if not self.config.redact_all:
+            entities = merge_entities(entities + _absorb_numeric_neighbours(words, entities))
         logger.debug(
             "frame: %d words, %d recognized, %d masked unverified or redact-all",
             len(words), len(found), len(extra),
@@ -199,6 +204,24 @@ class PhiDetector:
         return "\n".join(out)
 
     # ------------------------------------------------------------------ helpers
+
+    def _split_values(
+        self, text: str, words: Sequence[PlacedWord], header: tuple[HeaderTerm, ...]
+    ) -> list[Entity]:
+        """Dates and ids that OCR broke with spurious spaces (``03/1 4/201 4``).
+
+        Runs of adjacent digit-like words on one line are joined without the
+        spaces and read again; a match covers the whole run.
+        """
+        found: list[Entity] = []
+        for run in _numeric_runs(words):
+            compact = "".join(w.text for w in run)
+            hits = [e for e in self.find(compact, header) if e.source in ("header", "rule")]
+            if hits or sum(c.isdigit() for c in compact) >= 5:
+                label = hits[0].label if hits else "ID"
+                source = hits[0].source if hits else "rule"
+                found.append(Entity(run[0].begin, run[-1].end, label, source, 1.0))
+        return found
 
     def _all_safe(self, words: Iterable[str]) -> bool:
         texts = list(words)
@@ -236,6 +259,79 @@ def merge_entities(entities: Iterable[Entity]) -> list[Entity]:
 
 def _strength(entity: Entity) -> tuple[int, int]:
     return SOURCE_PRIORITY.get(entity.source, len(SOURCE_PRIORITY)), entity.begin - entity.end
+
+
+_UNIT = re.compile(UNIT_PATTERN, re.IGNORECASE)
+_NUMERIC_WORD = re.compile(r"[0-9OoIl|/.:,\-]*[0-9][0-9OoIl|/.:,\-]*")
+
+
+def _numeric_runs(words: Sequence[PlacedWord]) -> list[list[PlacedWord]]:
+    """Maximal runs (two or more) of consecutive digit-like words on the same line."""
+    runs: list[list[PlacedWord]] = []
+    current: list[PlacedWord] = []
+    for word in words:
+        numeric = bool(_NUMERIC_WORD.fullmatch(word.text))
+        if numeric and current and current[-1].line == word.line:
+            current.append(word)
+            continue
+        if len(current) >= 2:
+            runs.append(current)
+        current = [word] if numeric else []
+    if len(current) >= 2:
+        runs.append(current)
+    return runs
+
+
+def _lone_glyphs(words: Sequence[PlacedWord]) -> set[PlacedWord]:
+    """Words alone on their line that are one character in a glyph-sized box.
+
+    One character identifies nobody, and a stroke of a grey-scale bar or a
+    calliper end read as ``1`` or ``I`` is not text worth a black box. A box
+    much wider than tall that reads as one character is garbled text, and is
+    not counted here.
+    """
+    per_line: dict[int, list[PlacedWord]] = {}
+    for word in words:
+        per_line.setdefault(word.line, []).append(word)
+    return {
+        line[0]
+        for line in per_line.values()
+        if len(line) == 1
+        and sum(c.isalnum() for c in line[0].text) <= 1
+        and line[0].box.width <= 1.2 * line[0].box.height
+    }
+
+
+def _absorb_numeric_neighbours(
+    words: Sequence[PlacedWord], entities: Sequence[Entity]
+) -> list[Entity]:
+    """Digit-like words next to masked text on the same line are masked with it.
+
+    A date whose month OCR misread (``2013 Jam 21``) leaves its year and day
+    looking like harmless numbers; a number beside PHI is part of it far more
+    often than a measurement is.
+    """
+    masked = [_covered(w, entities) for w in words]
+    changed = True
+    while changed:
+        changed = False
+        for index, word in enumerate(words):
+            if masked[index] or not _NUMERIC_WORD.fullmatch(word.text):
+                continue
+            following = words[index + 1] if index + 1 < len(words) else None
+            if following is not None and following.line == word.line and _UNIT.fullmatch(
+                following.text
+            ):
+                continue  # "5 cm": the number belongs to its unit, not to the PHI
+            for other in (index - 1, index + 1):
+                if 0 <= other < len(words) and masked[other] and words[other].line == word.line:
+                    masked[index] = changed = True
+                    break
+    return [
+        Entity(w.begin, w.end, UNVERIFIED, "unverified", _UNVERIFIED_SCORE)
+        for w, now in zip(words, masked, strict=True)
+        if now and not _covered(w, entities)
+    ]
 
 
 def _covered(word: PlacedWord, entities: Sequence[Entity]) -> bool:

@@ -17,8 +17,10 @@ from pyspark.sql.types import StructField
 
 from sparkdeid import schemas
 from sparkdeid.ocr.base import layout_text
+from sparkdeid.ocr.ink import tighten_to_ink
 from sparkdeid.ocr.registry import get_engine
 from sparkdeid.params import HasErrorCol, HasInputCol, HasKeepInput, HasOutputCol
+from sparkdeid.regions.boxes import Box
 from sparkdeid.rows import FileStageError, RowSettings, output_schema, safe_message
 
 
@@ -159,6 +161,19 @@ class TextDetector(Transformer, _TextDetectorParams, DefaultParamsReadable, Defa
         return dataset.mapInPandas(partition, schema)
 
 
+def _line_end_indices(words: Any) -> dict[int, str]:
+    """Which words open or close their line: index -> first / last / only."""
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for index, word in enumerate(words):
+        first.setdefault(word.line, index)
+        last[word.line] = index
+    ends = {index: "first" for index in first.values()}
+    for index in last.values():
+        ends[index] = "only" if index in ends else "last"
+    return ends
+
+
 def image_array(image: Any) -> np.ndarray:
     """The uint8 array of an image struct (Spark Row or dict)."""
     height, width, channels = int(image["height"]), int(image["width"]), int(image["nChannels"])
@@ -170,10 +185,22 @@ def image_array(image: Any) -> np.ndarray:
 def ocr_image(engine: Any, image: Any) -> dict[str, Any]:
     """OCR one image struct; boxes are divided by the render scale into original pixels."""
     scale = float(image["scale"]) or 1.0
-    frame = layout_text(engine.read(image_array(image)))
+    pixels = image_array(image)
+    frame = layout_text(engine.read(pixels))
+    line_ends = _line_end_indices(frame.words)
     words = []
-    for word in frame.words:
-        box = word.box.scaled(scale)
+    for index, word in enumerate(frame.words):
+        box = tighten_to_ink(pixels, word.box)
+        if box == word.box and index in line_ends:
+            # Busy background (the box could not be tightened): detectors clip the
+            # ends of such lines, so the outer words reach two characters further.
+            reach = 2.0 * box.width / max(1, len(word.text))
+            left = reach if line_ends[index] in ("first", "only") else 0.0
+            right = reach if line_ends[index] in ("last", "only") else 0.0
+            box = Box(box.x0 - left, box.y0, box.x1 + right, box.y1).clipped(
+                pixels.shape[1], pixels.shape[0]
+            )
+        box = box.scaled(scale)
         words.append(
             {
                 "text": word.text,

@@ -198,3 +198,27 @@ def test_overlapping_entities_merge_and_the_strongest_source_names_them():
         ]
     )
     assert merged == [Entity(0, 9, "NAME", "header", 0.95), Entity(9, 12, "DATE", "rule", 1.0)]
+
+
+def test_a_date_broken_by_spurious_ocr_spaces_is_masked_whole():
+    broken = frame("03/1 4/201 4 13:18:40", "kV 80")
+    assert masked_words(OPEN, broken, ()) == ["03/1", "4/201", "4", "13:18:40"]
+    assert masked_words(FAIL_CLOSED, broken, ()) == ["03/1", "4/201", "4", "13:18:40"]
+
+
+def test_numbers_beside_masked_text_go_with_it_but_measurements_stay():
+    text_frame = frame("2013 Jam 21", "Xyqzorv 5 cm", "kV 120")
+    assert masked_words(FAIL_CLOSED, text_frame, ()) == ["2013", "Jam", "21", "Xyqzorv"]
+
+
+def test_a_lone_glyph_read_with_low_confidence_is_not_masked():
+    """A grey-scale bar read as "1" (0.7) identifies nobody; a garbled wide word does."""
+    from sparkdeid.ner.detect import _lone_glyphs
+    from sparkdeid.ocr.base import FrameText, PlacedWord
+
+    bar = PlacedWord("1", 0, 1, 0.7, Box(618, 135, 640, 173), 0)
+    smeared = PlacedWord("1", 2, 3, 0.7, Box(10, 10, 90, 22), 1)
+    assert _lone_glyphs([bar, smeared]) == {bar}
+    text_frame = FrameText("1\n1", (bar, smeared))
+    assert masked_words(FAIL_CLOSED, text_frame, ()) == ["1"]
+    assert [e.begin for e in FAIL_CLOSED.detect_frame(text_frame, ())] == [2]
