@@ -422,8 +422,9 @@ def _restretch_clipped(
     Burned-in text often lies outside the clinical window: mid-grey labels
     below a soft-tissue window render black, white labels over bone render
     white on white. Values below and above the window are spread over their
-    own ranges, so such text keeps its contrast. The mapping stays monotonic (no false edges at the window's
-    limits): below the window -> 0..0.3, the window -> 0.3..0.7, above -> 0.7..1.
+    own ranges, so such text keeps its contrast. The mapping stays monotonic
+    (no false edges at the window's limits): below the window -> 0..0.3, the
+    window -> 0.3..0.7, above it -> 0.7..1.
     """
     finite = values[np.isfinite(values)]
     if finite.size == 0:
