@@ -31,7 +31,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sparkdeid.metadata.text_cleaner import remove_spans
+from sparkdeid.metadata.text_cleaner import GENERIC_PLACE_WORDS, remove_spans
 from sparkdeid.ner.allow_list import UNIT_PATTERN, is_safe_word, normalise_words
 from sparkdeid.ner.base import Entity, HeaderTerm, Recognizer
 from sparkdeid.ner.header import HeaderRecognizer, match_terms
@@ -169,7 +169,7 @@ class PhiDetector:
             ]
         entities = merge_entities(found + extra)
         if not self.config.redact_all:
-            entities = merge_entities(entities + _absorb_numeric_neighbours(words, entities))
+            entities = merge_entities(entities + _absorb_neighbours(words, entities))
         logger.debug(
             "frame: %d words, %d recognized, %d masked unverified or redact-all",
             len(words), len(found), len(extra),
@@ -302,35 +302,60 @@ def _lone_glyphs(words: Sequence[PlacedWord]) -> set[PlacedWord]:
     }
 
 
-def _absorb_numeric_neighbours(
-    words: Sequence[PlacedWord], entities: Sequence[Entity]
-) -> list[Entity]:
-    """Digit-like words next to masked text on the same line are masked with it.
+_PLACE_LABELS = frozenset({"LOCATION", "ORGANIZATION"})
 
-    A date whose month OCR misread (``2013 Jam 21``) leaves its year and day
-    looking like harmless numbers; a number beside PHI is part of it far more
-    often than a measurement is.
+
+def _label_at(word: PlacedWord, entities: Sequence[Entity]) -> str | None:
+    for entity in entities:
+        if entity.begin < word.end and entity.end > word.begin:
+            return entity.label
+    return None
+
+
+def _absorb_neighbours(words: Sequence[PlacedWord], entities: Sequence[Entity]) -> list[Entity]:
+    """Words that belong to the PHI beside them on the same line are masked with it.
+
+    * Digit-like words next to any masked word: a date whose month OCR misread
+      (``2013 Jam 21``) leaves its year and day looking like harmless numbers,
+      and a number beside PHI is part of it far more often than a measurement
+      is (a number followed by a unit stays: ``5 cm``).
+    * Generic place words and stray letters next to a place: when OCR garbles
+      the distinctive part of ``Velzhigrex General Hospital`` the header match
+      covers only that part (or nothing: an unverified word), and ``General
+      Hospital`` would still name the site.
     """
-    masked = [_covered(w, entities) for w in words]
+    labels = [_label_at(w, entities) for w in words]
     changed = True
     while changed:
         changed = False
         for index, word in enumerate(words):
-            if masked[index] or not _NUMERIC_WORD.fullmatch(word.text):
+            if labels[index] is not None:
                 continue
             following = words[index + 1] if index + 1 < len(words) else None
-            if following is not None and following.line == word.line and _UNIT.fullmatch(
-                following.text
-            ):
-                continue  # "5 cm": the number belongs to its unit, not to the PHI
+            unit_follows = (
+                following is not None
+                and following.line == word.line
+                and bool(_UNIT.fullmatch(following.text))
+            )
+            numeric = bool(_NUMERIC_WORD.fullmatch(word.text)) and not unit_follows
+            core = word.text.strip(".,:;").lower()
+            place_like = core in GENERIC_PLACE_WORDS or (len(core) == 1 and core.isalpha())
             for other in (index - 1, index + 1):
-                if 0 <= other < len(words) and masked[other] and words[other].line == word.line:
-                    masked[index] = changed = True
+                if not (0 <= other < len(words)) or words[other].line != word.line:
+                    continue
+                beside = labels[other]
+                if beside is None:
+                    continue
+                if numeric:
+                    labels[index], changed = UNVERIFIED, True
+                    break
+                if place_like and (beside in _PLACE_LABELS or beside == UNVERIFIED):
+                    labels[index], changed = "LOCATION", True
                     break
     return [
-        Entity(w.begin, w.end, UNVERIFIED, "unverified", _UNVERIFIED_SCORE)
-        for w, now in zip(words, masked, strict=True)
-        if now and not _covered(w, entities)
+        Entity(w.begin, w.end, label, "unverified", _UNVERIFIED_SCORE)
+        for w, label in zip(words, labels, strict=True)
+        if label is not None and not _covered(w, entities)
     ]
 
 

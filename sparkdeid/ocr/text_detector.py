@@ -191,7 +191,7 @@ def ocr_image(engine: Any, image: Any) -> dict[str, Any]:
     words = []
     for index, word in enumerate(frame.words):
         box = tighten_to_ink(pixels, word.box)
-        if box == word.box and index in line_ends:
+        if box == word.box and index in line_ends and len(word.text) >= 3:
             # Busy background (the box could not be tightened): detectors clip the
             # ends of such lines, so the outer words reach two characters further.
             reach = 2.0 * box.width / max(1, len(word.text))

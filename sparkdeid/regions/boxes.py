@@ -84,8 +84,27 @@ class Box:
         return cls(min(xs), min(ys), max(xs), max(ys))
 
 
+    def intersection_area(self, other: Box) -> float:
+        width = min(self.x1, other.x1) - max(self.x0, other.x0)
+        height = min(self.y1, other.y1) - max(self.y0, other.y0)
+        return max(0.0, width) * max(0.0, height)
+
+
+# Two boxes merge only if their union covers little that neither does: words of
+# one line merge, while stacked lines of different lengths stay separate boxes
+# instead of becoming one rectangle over the image between them.
+_MERGE_WASTE = 0.15
+
+
+def _worth_merging(a: Box, b: Box, gap: float) -> bool:
+    if not a.overlaps(b, gap):
+        return False
+    covered = a.area + b.area - a.intersection_area(b)
+    return a.union(b).area <= covered * (1.0 + _MERGE_WASTE) + gap * max(a.height, b.height)
+
+
 def merge_overlapping(boxes: Iterable[Box], gap: float = 0.0) -> list[Box]:
-    """Union boxes that overlap (or lie within ``gap``) until none do."""
+    """Union boxes that overlap (or lie within ``gap``) while the union adds little area."""
     merged: list[Box] = [b for b in boxes if not b.is_empty()]
     changed = True
     while changed:
@@ -93,7 +112,7 @@ def merge_overlapping(boxes: Iterable[Box], gap: float = 0.0) -> list[Box]:
         out: list[Box] = []
         for box in merged:
             for index, kept in enumerate(out):
-                if kept.overlaps(box, gap):
+                if _worth_merging(kept, box, gap):
                     out[index] = kept.union(box)
                     changed = True
                     break

@@ -222,3 +222,9 @@ def test_a_lone_glyph_read_with_low_confidence_is_not_masked():
     text_frame = FrameText("1\n1", (bar, smeared))
     assert masked_words(FAIL_CLOSED, text_frame, ()) == ["1"]
     assert [e.begin for e in FAIL_CLOSED.detect_frame(text_frame, ())] == [2]
+
+
+def test_generic_words_of_a_garbled_place_name_go_with_it():
+    header = (HeaderTerm("place", "Velzhigrex General Hospital"),)
+    text_frame = frame("Velzhigre General Hospital", "AXIAL")
+    assert masked_words(OPEN, text_frame, header) == ["Velzhigre", "General", "Hospital"]

@@ -1,0 +1,61 @@
+"""Box geometry and the mapping of entity spans to pixel regions."""
+
+from __future__ import annotations
+
+import pytest
+
+from sparkdeid.ocr.base import OcrLine, OcrWord, layout_text
+from sparkdeid.regions.boxes import Box, merge_overlapping
+from sparkdeid.regions.position_finder import find_regions
+
+
+def test_scaled_padded_clipped_and_pixel_bounds():
+    box = Box(10.2, 20.5, 30.1, 40.0)
+    assert box.scaled(0.5) == Box(20.4, 41.0, 60.2, 80.0)
+    assert box.padded(2) == Box(8.2, 18.5, 32.1, 42.0)
+    assert Box(-5, -5, 600, 20).clipped(512, 512) == Box(0, 0, 512, 20)
+    assert box.pixel_bounds() == (10, 20, 31, 40)  # never shrinks a mask
+    with pytest.raises(ValueError):
+        box.scaled(0)
+
+
+def test_around_a_rotated_quad():
+    assert Box.around([(5, 1), (20, 3), (19, 9), (4, 7)]) == Box(4, 1, 20, 9)
+
+
+def test_words_of_one_line_merge_but_stacked_lines_stay_apart():
+    words = [Box(0, 0, 40, 10), Box(42, 0, 90, 10)]
+    assert merge_overlapping(words, gap=3) == [Box(0, 0, 90, 10)]
+    long_line, short_line = Box(0, 0, 200, 10), Box(150, 11, 200, 21)
+    assert merge_overlapping([long_line, short_line], gap=3) == [long_line, short_line]
+    assert merge_overlapping([Box(0, 0, 10, 10), Box(5, 5, 8, 8)]) == [Box(0, 0, 10, 10)]
+    assert merge_overlapping([Box(3, 3, 3, 9)]) == []  # empty boxes vanish
+
+
+def _ocr(*lines: list[tuple[str, Box]], width: int = 512, height: int = 512) -> dict:
+    frame = layout_text(
+        [OcrLine(tuple(OcrWord(t, b, 0.99) for t, b in line), 0.99) for line in lines]
+    )
+    words = [
+        {"text": w.text, "begin": w.begin, "end": w.end, "x0": w.box.x0, "y0": w.box.y0,
+         "x1": w.box.x1, "y1": w.box.y1, "line": w.line}
+        for w in frame.words
+    ]
+    return {"text": frame.text, "words": words, "frame_width": width, "frame_height": height}
+
+
+def test_an_entity_masks_every_word_it_touches_padded_and_clipped():
+    ocr = _ocr(
+        [("DOE^JOHN", Box(0, 0, 60, 12)), ("MRN", Box(66, 0, 90, 12)),
+         ("12345678", Box(94, 0, 150, 12))],
+        [("5", Box(400, 500, 408, 511)), ("cm", Box(410, 500, 430, 511))],
+    )
+    text = ocr["text"]
+    entities = [
+        {"begin": 0, "end": 3, "label": "NAME"},  # part of a word masks the whole word
+        {"begin": text.index("12345678"), "end": len("DOE^JOHN MRN 12345678"), "label": "ID"},
+    ]
+    regions = find_regions(ocr, entities, padding=2, merge_gap=2)
+    boxes = [(r["x0"], r["y0"], r["x1"], r["y1"], r["label"]) for r in regions]
+    assert boxes == [(0.0, 0.0, 62.0, 14.0, "NAME"), (92.0, 0.0, 152.0, 14.0, "ID")]
+    assert find_regions(ocr, []) == [] and find_regions(None, entities) == []
