@@ -96,8 +96,11 @@ def full_pipeline(
                 fill=fill,
                 forceOutput=force_output,
             ),
+            # Clean Pixel Data is claimed only when every frame is scanned.
             metadata_deidentifier(
-                input_col=schemas.MASKED_DICOM_COL, pixel_data_cleaned=True, **metadata
+                input_col=schemas.MASKED_DICOM_COL,
+                pixel_data_cleaned=frame_limit == 0,
+                **metadata,
             ),
         ]
     )
