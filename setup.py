@@ -31,6 +31,7 @@ EXTRAS = {
         "moto[server]>=5",
         "pydicom-data>=1.0",
         "deid-data>=0.0.20",  # ultrasound files with burned-in fake PHI
+        "faker>=20",  # realistic synthetic names for the PHI factories
         "ruff>=0.5",
         "mypy>=1.10",
     ],
