@@ -27,6 +27,7 @@ from pydicom.uid import ExplicitVRLittleEndian  # noqa: E402
 
 from sparkdeid import schemas  # noqa: E402
 from sparkdeid.dicom.codec import read_dataset  # noqa: E402
+from sparkdeid.dicom.dicom_to_image import image_struct  # noqa: E402
 from sparkdeid.dicom.frames import pixel_info, render_frame  # noqa: E402
 from sparkdeid.dicom.pixel_writer import mask_pixels  # noqa: E402
 from sparkdeid.metadata.engine import EngineConfig, deidentify_bytes  # noqa: E402
@@ -43,19 +44,6 @@ from tests.factories import write_corpus  # noqa: E402
 
 def _rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
-
-
-def _image_struct(rendered) -> dict:
-    image = rendered.image
-    return {
-        "height": image.shape[0],
-        "width": image.shape[1],
-        "nChannels": 1 if image.ndim == 2 else image.shape[2],
-        "data": image.tobytes(),
-        "scale": rendered.scale,
-        "original_height": rendered.original_height,
-        "original_width": rendered.original_width,
-    }
 
 
 def ocr_only(contents: list[bytes], engine_name: str) -> float:
@@ -80,7 +68,7 @@ def full_path(contents: list[bytes], engine_name: str, config: EngineConfig) -> 
         info = pixel_info(ds)
         regions: dict[int, list[Box]] = {}
         for index in range(info.num_frames if info else 0):
-            ocr = ocr_image(engine, _image_struct(render_frame(ds, index)))
+            ocr = ocr_image(engine, image_struct(render_frame(ds, index)))
             entities = detector.detect_frame(frame_text(ocr), header)
             rows = [
                 {"begin": e.begin, "end": e.end, "label": e.label} for e in entities

@@ -22,7 +22,13 @@ from pyspark.sql.types import IntegerType, StructField, StructType
 
 from sparkdeid import schemas
 from sparkdeid.dicom.codec import read_dataset
-from sparkdeid.dicom.frames import FRAME_SAMPLING, frame_indices, pixel_info, render_frame
+from sparkdeid.dicom.frames import (
+    FRAME_SAMPLING,
+    RenderedFrame,
+    frame_indices,
+    pixel_info,
+    render_frame,
+)
 from sparkdeid.ner.header import header_terms_of
 from sparkdeid.params import (
     HasErrorCol,
@@ -239,20 +245,8 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
                        terms_col: terms}
                 return
             for index in frame_indices(info.num_frames, limit, sampling):
-                rendered = render_frame(ds, index, width)
-                image = rendered.image
                 yield {
-                    output_col: {
-                        "origin": origin,
-                        "height": int(image.shape[0]),
-                        "width": int(image.shape[1]),
-                        "nChannels": 1 if image.ndim == 2 else int(image.shape[2]),
-                        "mode": 0 if image.ndim == 2 else 16,  # OpenCV CV_8UC1 / CV_8UC3
-                        "data": image.tobytes(),
-                        "original_height": rendered.original_height,
-                        "original_width": rendered.original_width,
-                        "scale": float(rendered.scale),
-                    },
+                    output_col: image_struct(render_frame(ds, index, width), origin),
                     frame_col: index,
                     frames_col: info.num_frames,
                     terms_col: terms,
@@ -299,6 +293,22 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
         # 'skip' is applied where files are whole again (DicomDrawRegions): dropping
         # one failed frame row here would let a half-scanned file through.
         return dataset.mapInPandas(partition, schema)
+
+
+def image_struct(rendered: RenderedFrame, origin: str = "") -> dict[str, Any]:
+    """A rendered frame as the ``image`` struct (schemas.IMAGE_TYPE) TextDetector reads."""
+    image = rendered.image
+    return {
+        "origin": origin,
+        "height": int(image.shape[0]),
+        "width": int(image.shape[1]),
+        "nChannels": 1 if image.ndim == 2 else int(image.shape[2]),
+        "mode": 0 if image.ndim == 2 else 16,  # OpenCV CV_8UC1 / CV_8UC3
+        "data": image.tobytes(),
+        "original_height": rendered.original_height,
+        "original_width": rendered.original_width,
+        "scale": float(rendered.scale),
+    }
 
 
 def _frame(records: list[dict[str, Any]], schema: StructType) -> pd.DataFrame:

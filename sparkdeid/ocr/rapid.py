@@ -322,7 +322,8 @@ def _line_height(quad: np.ndarray) -> float:
 def to_bgr(image: np.ndarray) -> np.ndarray:
     """A uint8 grey or RGB frame as the 3-channel BGR array OpenCV-based models expect."""
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        raise ValueError(f"OCR input must be a uint8 array, got {getattr(image, 'dtype', image)}")
+        found = getattr(image, "dtype", type(image).__name__)
+        raise ValueError(f"OCR input must be a uint8 array, got {found}")
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if image.ndim == 3 and image.shape[2] == 1:
