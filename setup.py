@@ -20,6 +20,8 @@ RUNTIME = [
     "rapidocr>=3,<4",
     "onnxruntime>=1.17",
     "names>=0.3",  # US Census 1990 first/last name frequency lists, for the name recognizer
+    "pypdfium2>=4.30",  # PDFium: text layer with character boxes, page rendering
+    "defusedxml>=0.7",  # CDA documents are parsed without entity expansion
 ]
 
 EXTRAS = {
@@ -32,6 +34,7 @@ EXTRAS = {
         "pydicom-data>=1.0",
         "deid-data>=0.0.20",  # ultrasound files with burned-in fake PHI
         "faker>=20",  # realistic synthetic names for the PHI factories
+        "fpdf2>=2.7",  # writes the synthetic encapsulated PDFs with a text layer
         "ruff>=0.5",
         "mypy>=1.10",
     ],
