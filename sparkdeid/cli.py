@@ -45,6 +45,9 @@ def _build_parser() -> argparse.ArgumentParser:
     deid.add_argument("--force-output", action="store_true",
                       help="write Explicit VR Little Endian when a changed frame cannot be "
                       "re-encoded in its own transfer syntax (default: error row)")
+    deid.add_argument("--frame-reuse", choices=("changed", "strict", "off"), default="changed",
+                      help="multi-frame files: read only frames/areas with new text (changed), "
+                      "every changed area (strict), or every frame whole (off)")
     deid.add_argument("--master", default=None, help="Spark master URL (default: local[*])")
 
     strategy = commands.add_parser("strategy", help="write a strategy CSV for a profile")
@@ -78,6 +81,7 @@ def _deid(args: argparse.Namespace) -> int:
             agg_cols=(schemas.PATH_COL, RELPATH_COL),
             engine=args.ocr_engine,
             scale=args.scale,
+            frame_reuse=args.frame_reuse,
             fill=args.fill,
             force_output=args.force_output,
             **metadata,

@@ -30,6 +30,8 @@ ENTITIES_COL = "entities"
 REGIONS_COL = "regions"
 CLEANED_DOCUMENT_COL = "cleaned_document"
 MASKED_DICOM_COL = "masked_dicom"
+OCR_AREAS_COL = "ocr_areas"
+REUSE_FRAMES_COL = "reuse_frames"
 
 # One entry per line of the tag document: which element the line came from and
 # where it sits in the document, so NER spans map back to tags.
@@ -116,6 +118,9 @@ ENTITIES_TYPE = ArrayType(
         ]
     )
 )
+
+# Where to read a rendered frame (rendered-image pixels); null = the whole frame.
+AREAS_TYPE = ArrayType(StructType(list(_BOX_FIELDS)))
 
 # Pixel regions to mask on one frame, original coordinates, clipped.
 REGIONS_TYPE = ArrayType(

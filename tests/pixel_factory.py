@@ -455,6 +455,11 @@ def _sector(rng: np.random.Generator, rows: int, cols: int, frames: int) -> np.n
     return out
 
 
+def ultrasound_frames(rng: np.random.Generator, rows: int, cols: int, frames: int) -> np.ndarray:
+    """Moving speckled ultrasound anatomy in 0..0.72, shape (frames, rows, cols)."""
+    return _sector(rng, rows, cols, frames)
+
+
 # --------------------------------------------------------------------------
 # Fonts
 

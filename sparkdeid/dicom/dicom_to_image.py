@@ -1,5 +1,11 @@
 """DicomToImage: one row per frame, rendered 8-bit for OCR, plus the file's header terms.
 
+With ``frameReuse`` (the default) a multi-frame file still gets one row per
+frame, but only frames with something new to read carry an image: the
+others name the earlier frames whose regions apply to them
+(:mod:`sparkdeid.ocr.frame_reuse`), and a frame that shows new text only in
+part of the picture is read only there (``ocr_areas``).
+
 A file's bytes ride along on its *first* frame row only (with ``keepInput``),
 so a 500-frame cine does not copy its bytes 500 times through the shuffle
 that DicomDrawRegions needs to rebuild it. A file without Pixel Data still
@@ -18,7 +24,7 @@ from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
-from pyspark.sql.types import IntegerType, StructField, StructType
+from pyspark.sql.types import ArrayType, IntegerType, StructField, StructType
 
 from sparkdeid import schemas
 from sparkdeid.dicom.codec import read_dataset
@@ -30,6 +36,7 @@ from sparkdeid.dicom.frames import (
     render_frame,
 )
 from sparkdeid.ner.header import header_terms_of
+from sparkdeid.ocr.frame_reuse import FramePlan, FrameReuseTracker
 from sparkdeid.params import (
     HasErrorCol,
     HasInputCol,
@@ -40,6 +47,7 @@ from sparkdeid.params import (
 from sparkdeid.rows import FileStageError, file_id, safe_message, source_bytes
 
 NO_PIXELS_FRAME = -1
+FRAME_REUSE = ("changed", "strict", "off")
 # Rendered frames are flushed to Spark once this many image bytes are buffered,
 # so memory stays bounded whatever the size of one file.
 _FLUSH_BYTES = 64 * 1024 * 1024
@@ -85,6 +93,14 @@ class _DicomToImageParams(HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, H
         Params._dummy(), "frameCol", "output column with the frame index (-1 = no Pixel Data)",
         typeConverter=TypeConverters.toString,
     )
+    frameReuse: Param[str] = Param(
+        Params._dummy(),
+        "frameReuse",
+        "multi-frame files with every frame selected: 'changed' reads a frame only where "
+        "it differs from the last frame read and new text strokes appear; 'strict' reads "
+        "every changed area whatever it holds; 'off' reads every frame whole",
+        typeConverter=TypeConverters.toString,
+    )
     numFramesCol: Param[str] = Param(
         Params._dummy(), "numFramesCol", "output column with the file's number of frames",
         typeConverter=TypeConverters.toString,
@@ -103,6 +119,7 @@ class _DicomToImageParams(HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, H
             headerTermsCol=schemas.HEADER_TERMS_COL,
             frameCol=schemas.FRAME_COL,
             numFramesCol=schemas.NUM_FRAMES_COL,
+            frameReuse="changed",
         )
 
 
@@ -132,6 +149,7 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
         headerTermsCol: str = schemas.HEADER_TERMS_COL,
         frameCol: str = schemas.FRAME_COL,
         numFramesCol: str = schemas.NUM_FRAMES_COL,
+        frameReuse: str = "changed",
     ) -> None:
         super().__init__()
         self._set(**self._input_kwargs)
@@ -153,6 +171,7 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
         headerTermsCol: str = schemas.HEADER_TERMS_COL,
         frameCol: str = schemas.FRAME_COL,
         numFramesCol: str = schemas.NUM_FRAMES_COL,
+        frameReuse: str = "changed",
     ) -> DicomToImage:
         return self._set(**self._input_kwargs)
 
@@ -206,6 +225,14 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
     def getNumFramesCol(self) -> str:
         return self.getOrDefault(self.numFramesCol)
 
+    def setFrameReuse(self, value: str) -> DicomToImage:
+        if value not in FRAME_REUSE:
+            raise ValueError(f"frameReuse must be one of {FRAME_REUSE}")
+        return self._set(frameReuse=value)
+
+    def getFrameReuse(self) -> str:
+        return self.getOrDefault(self.frameReuse)
+
     def _transform(self, dataset: DataFrame) -> DataFrame:
         input_col, output_col, path_col = self.getInputCol(), self.getOutputCol(), self.getPathCol()
         error_col, handle_invalid = self.getErrorCol(), self.getHandleInvalid()
@@ -215,8 +242,14 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
         keep_input = self.getKeepInput() or input_col == path_col
         limit, sampling, width = self.getFrameLimit(), self.getFrameSampling(), self.getScale()
         flush_bytes = _FLUSH_BYTES if self.getMemoryOptimized() else None
+        reuse = self.getFrameReuse()
+        if reuse not in FRAME_REUSE:
+            raise ValueError(f"frameReuse must be one of {FRAME_REUSE}")
+        areas_col, reuse_col = schemas.OCR_AREAS_COL, schemas.REUSE_FRAMES_COL
 
-        produced = {output_col, frame_col, frames_col, error_col} | ({terms_col} - {""})
+        produced = {output_col, frame_col, frames_col, error_col, areas_col, reuse_col} | (
+            {terms_col} - {""}
+        )
         carried = [
             f for f in dataset.schema.fields
             if f.name not in produced and (keep_input or f.name != input_col)
@@ -226,6 +259,8 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
             StructField(output_col, schemas.IMAGE_TYPE, True),
             StructField(frame_col, IntegerType(), True),
             StructField(frames_col, IntegerType(), True),
+            StructField(areas_col, schemas.AREAS_TYPE, True),
+            StructField(reuse_col, ArrayType(IntegerType(), False), True),
         ]
         if terms_col:
             fields.append(StructField(terms_col, schemas.HEADER_TERMS_TYPE, True))
@@ -244,12 +279,22 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
                 yield {output_col: None, frame_col: NO_PIXELS_FRAME, frames_col: 0,
                        terms_col: terms}
                 return
-            for index in frame_indices(info.num_frames, limit, sampling):
+            indices = frame_indices(info.num_frames, limit, sampling)
+            common = {frames_col: info.num_frames, terms_col: terms}
+            if reuse == "off" or len(indices) < info.num_frames or info.num_frames == 1:
+                for index in indices:
+                    yield {output_col: image_struct(render_frame(ds, index, width), origin),
+                           frame_col: index, **common}
+                return
+            for plan, rendered in planned_frames(ds, info.num_frames, width, reuse):
                 yield {
-                    output_col: image_struct(render_frame(ds, index, width), origin),
-                    frame_col: index,
-                    frames_col: info.num_frames,
-                    terms_col: terms,
+                    output_col: image_struct(rendered, origin) if plan.read else None,
+                    frame_col: plan.index,
+                    areas_col: None if plan.areas is None else [
+                        {"x0": b.x0, "y0": b.y0, "x1": b.x1, "y1": b.y1} for b in plan.areas
+                    ],
+                    reuse_col: list(plan.reuse),
+                    **common,
                 }
 
         def partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -293,6 +338,34 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
         # 'skip' is applied where files are whole again (DicomDrawRegions): dropping
         # one failed frame row here would let a half-scanned file through.
         return dataset.mapInPandas(partition, schema)
+
+
+def planned_frames(
+    ds: Any, num_frames: int, width: int, reuse: str
+) -> Iterator[tuple[FramePlan, RenderedFrame]]:
+    """Every frame with its reading plan, one frame behind the tracker.
+
+    The tracker may ask the previous frame to read an area too (text over
+    moving anatomy shows itself by staying still one frame later), so each
+    frame is handed on only after its successor has been planned.
+    """
+    tracker = FrameReuseTracker(screen=reuse == "changed")
+    pending: tuple[FramePlan, RenderedFrame] | None = None
+    for index in range(num_frames):
+        rendered = render_frame(ds, index, width)
+        plan = tracker.plan(index, rendered.image)
+        if pending is not None:
+            yield _amended(pending[0], tracker.amend_previous), pending[1]
+        pending = (plan, rendered)
+    if pending is not None:
+        yield pending
+
+
+def _amended(plan: FramePlan, extra: tuple[Any, ...]) -> FramePlan:
+    """``plan`` also reading ``extra`` areas (a whole-frame read already covers them)."""
+    if not extra or (plan.read and plan.areas is None):
+        return plan
+    return FramePlan(plan.index, True, (*(plan.areas or ()), *extra), plan.reuse)
 
 
 def image_struct(rendered: RenderedFrame, origin: str = "") -> dict[str, Any]:

@@ -55,6 +55,38 @@ class OcrEngine(Protocol):
         ...
 
 
+def shifted(lines: Sequence[OcrLine], dx: float, dy: float) -> list[OcrLine]:
+    """``lines`` read on a crop, moved into the coordinates of the image it was cut from."""
+    return [
+        OcrLine(
+            tuple(
+                OcrWord(w.text, Box(w.box.x0 + dx, w.box.y0 + dy, w.box.x1 + dx, w.box.y1 + dy),
+                        w.confidence)
+                for w in line.words
+            ),
+            line.confidence,
+        )
+        for line in lines
+    ]
+
+
+def read_area(engine: OcrEngine, image: np.ndarray, area: Box, margin: int = 8) -> list[OcrLine]:
+    """Text inside ``area`` of ``image`` (boxes in ``image`` pixels).
+
+    Engines that can read a crop at the scale of the whole image (so small
+    text is not blown up to the detector's minimum size) do so through their
+    own ``read_area``; the others read the crop as an image of its own.
+    """
+    own = getattr(engine, "read_area", None)
+    if own is not None:
+        return list(own(image, area, margin))
+    height, width = image.shape[:2]
+    x0, y0, x1, y1 = area.padded(margin).clipped(width, height).pixel_bounds()
+    if x1 <= x0 or y1 <= y0:
+        return []
+    return shifted(engine.read(np.ascontiguousarray(image[y0:y1, x0:x1])), x0, y0)
+
+
 @dataclass(frozen=True)
 class PlacedWord:
     """A word with its character span in the frame text (``text[begin:end]``)."""

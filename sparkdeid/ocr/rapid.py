@@ -63,7 +63,7 @@ import cv2
 import numpy as np
 
 from sparkdeid.errors import BackendUnavailableError
-from sparkdeid.ocr.base import OcrLine, OcrWord
+from sparkdeid.ocr.base import OcrLine, OcrWord, shifted
 from sparkdeid.regions.boxes import Box
 
 logger = logging.getLogger(__name__)
@@ -240,18 +240,51 @@ class RapidOcrEngine:
                     lines.append(line)
         return lines
 
+    def read_area(self, image: np.ndarray, area: Box, margin: int = 8) -> list[OcrLine]:
+        """Lines inside ``area`` of ``image``, detected at the scale the whole image would be.
+
+        A small crop read on its own would be enlarged to the detector's
+        minimum side (a 40 px strip blown up 18x), which both costs more and
+        breaks detection; here only the crop is processed, at the frame's scale.
+        """
+        height, width = image.shape[:2]
+        x0, y0, x1, y1 = area.padded(margin).clipped(width, height).pixel_bounds()
+        if x1 <= x0 or y1 <= y0:
+            return []
+        o = self.options
+        if o.det_limit_type == "min":
+            scale = max(1.0, o.det_limit_side_len / min(height, width))
+        else:
+            scale = min(1.0, o.det_limit_side_len / max(height, width))
+        bgr = to_bgr(np.ascontiguousarray(image[y0:y1, x0:x1]))
+        with self._lock:
+            lines = []
+            for quad in self._detect(bgr, scale=scale * o.upscale_small, frame_height=height):
+                line = self._recognise(bgr, quad)
+                if line is not None:
+                    lines.append(line)
+        return shifted(lines, x0, y0)
+
     def detect(self, image: np.ndarray) -> list[TextQuad]:
         """Text-line quadrilaterals only (no recognition), in ``image``'s pixels."""
         bgr = to_bgr(image)
         with self._lock:
             return self._detect(bgr)
 
-    def _detect(self, bgr: np.ndarray) -> list[TextQuad]:
+    def _detect(
+        self, bgr: np.ndarray, scale: float | None = None, frame_height: int | None = None
+    ) -> list[TextQuad]:
+        """Text lines; ``scale`` fixes the detection scale instead of rapidocr's side rule.
+
+        ``frame_height`` is the height of the whole frame when ``bgr`` is a crop
+        of it (the tallest plausible line is a share of the frame, not the crop).
+        """
         o = self.options
         height, width = bgr.shape[:2]
         det = bgr
-        if o.upscale_small > 1.0:
-            size = (round(width * o.upscale_small), round(height * o.upscale_small))
+        factor = o.upscale_small if scale is None else scale
+        if factor != 1.0:
+            size = (max(1, round(width * factor)), max(1, round(height * factor)))
             det = cv2.resize(det, size, interpolation=cv2.INTER_CUBIC)
         sx, sy = det.shape[1] / width, det.shape[0] / height
         if o.denoise:
@@ -263,13 +296,16 @@ class RapidOcrEngine:
             edge = np.concatenate([det[0], det[-1], det[:, 0], det[:, -1]])
             fill = [int(v) for v in np.median(edge, axis=0)]
             det = cv2.copyMakeBorder(det, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=fill)
-        result = self._ocr(det, use_det=True, use_cls=False, use_rec=False)
+        if scale is None:
+            result = self._ocr(det, use_det=True, use_cls=False, use_rec=False)
+        else:
+            result = self._detect_as_is(det)
         boxes = getattr(result, "boxes", None)
         if boxes is None or len(boxes) == 0:
             return []
         scores = list(getattr(result, "scores", None) or [1.0] * len(boxes))
         quads = []
-        tallest = o.max_line_height * height
+        tallest = o.max_line_height * (frame_height or height)
         for points, score in zip(boxes, scores, strict=True):
             pts = np.asarray(points, dtype=np.float32).reshape(4, 2) - pad
             pts[:, 0] = np.clip(pts[:, 0] / sx, 0, width)
@@ -281,6 +317,16 @@ class RapidOcrEngine:
                 continue
             quads.append(TextQuad(quad, float(score)))
         return quads
+
+    def _detect_as_is(self, det: np.ndarray) -> Any:
+        """Run detection without rapidocr's resize rule (the caller chose the scale)."""
+        detector = self._ocr._load_det_model()
+        saved = detector.limit_side_len, detector.limit_type
+        detector.limit_side_len, detector.limit_type = 1 << 16, "max"
+        try:
+            return self._ocr(det, use_det=True, use_cls=False, use_rec=False)
+        finally:
+            detector.limit_side_len, detector.limit_type = saved
 
     def _recognise(self, bgr: np.ndarray, quad: TextQuad) -> OcrLine | None:
         points = quad.points

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql.types import StructField
 
 from sparkdeid import schemas
-from sparkdeid.ocr.base import layout_text
+from sparkdeid.ocr.base import layout_text, read_area
 from sparkdeid.ocr.ink import tighten_to_ink
 from sparkdeid.ocr.registry import get_engine
 from sparkdeid.params import HasErrorCol, HasInputCol, HasKeepInput, HasOutputCol
@@ -129,6 +129,7 @@ class TextDetector(Transformer, _TextDetectorParams, DefaultParamsReadable, Defa
         error_col, handle_invalid, keep_input = (
             settings.error_col, settings.handle_invalid, settings.keep_input
         )
+        areas_col = schemas.OCR_AREAS_COL
 
         def partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
             engine = get_engine(engine_name, options)
@@ -138,13 +139,16 @@ class TextDetector(Transformer, _TextDetectorParams, DefaultParamsReadable, Defa
                 upstream = (
                     list(pdf[error_col]) if error_col in pdf.columns else [None] * len(pdf)
                 )
-                for image, before in zip(pdf[input_col], upstream, strict=True):
+                areas_of = (
+                    list(pdf[areas_col]) if areas_col in pdf.columns else [None] * len(pdf)
+                )
+                for image, before, areas in zip(pdf[input_col], upstream, areas_of, strict=True):
                     if image is None or isinstance(before, str):
                         results.append(None)
                         errors.append(before if isinstance(before, str) else None)
                         continue
                     try:
-                        results.append(ocr_image(engine, image))
+                        results.append(ocr_image(engine, image, _boxes(areas)))
                         errors.append(None)
                     except Exception as exc:  # an OCR failure fails this frame's file only
                         if handle_invalid == "error":
@@ -182,11 +186,27 @@ def image_array(image: Any) -> np.ndarray:
     return data.reshape(shape)
 
 
-def ocr_image(engine: Any, image: Any) -> dict[str, Any]:
-    """OCR one image struct; boxes are divided by the render scale into original pixels."""
+def _boxes(areas: Any) -> list[Box] | None:
+    """The ``ocr_areas`` cell as boxes; None (read the whole image) when absent."""
+    if areas is None:
+        return None
+    return [Box(float(a["x0"]), float(a["y0"]), float(a["x1"]), float(a["y1"])) for a in areas]
+
+
+def ocr_image(engine: Any, image: Any, areas: Sequence[Box] | None = None) -> dict[str, Any]:
+    """OCR one image struct; boxes are divided by the render scale into original pixels.
+
+    ``areas`` (rendered-image pixels) restricts reading to those parts of the
+    image, for frames whose other parts were read on an earlier frame.
+    """
     scale = float(image["scale"]) or 1.0
     pixels = image_array(image)
-    frame = layout_text(engine.read(pixels))
+    if areas is None:
+        lines = engine.read(pixels)
+    else:
+        lines = [line for area in areas for line in read_area(engine, pixels, area)]
+        lines.sort(key=lambda line: (line.box.y0, line.box.x0))
+    frame = layout_text(lines)
     line_ends = _line_end_indices(frame.words)
     words = []
     for index, word in enumerate(frame.words):

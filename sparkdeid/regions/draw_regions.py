@@ -183,7 +183,8 @@ class DicomDrawRegions(
             path_col = ""
         present = set(dataset.columns)
         needed = list(dict.fromkeys(
-            [*agg_cols, input_col, regions_col, frame_col, frames_col, error_col]
+            [*agg_cols, input_col, regions_col, frame_col, frames_col, error_col,
+             schemas.REUSE_FRAMES_COL]
         ))
         selected = dataset.select(*[c for c in needed if c in present])
 
@@ -220,11 +221,11 @@ class DicomDrawRegions(
                     source = content_cells[0] if content_cells else (first[path_col] if path_col
                                                                       else None)
                     content = source_bytes(source)
-                    regions = frame_regions(group, frame_col, regions_col)
                     scanned = {int(f) for f in group[frame_col] if f is not None and f >= 0} \
                         if frame_col in group else set()
                     total = int(group[frames_col].dropna().max()) \
                         if frames_col in group and group[frames_col].notna().any() else 0
+                    regions = frame_regions(group, frame_col, regions_col, total)
                     complete = len(scanned) >= total
                     result = mask_pixels(
                         content, regions, fill=fill, force_output=force,
@@ -245,16 +246,39 @@ class DicomDrawRegions(
         return selected.groupBy(*agg_cols).applyInPandas(rebuild, schema)
 
 
-def frame_regions(group: pd.DataFrame, frame_col: str, regions_col: str) -> dict[int, list[Box]]:
-    """Regions of every frame in a file's rows, as boxes by frame index."""
-    found: dict[int, list[Box]] = {}
+def frame_regions(
+    group: pd.DataFrame, frame_col: str, regions_col: str, num_frames: int = 0
+) -> dict[int, list[Box]]:
+    """Regions of every frame in a file's rows, as boxes by frame index.
+
+    A row's ``reuse_frames`` (frame reuse) adds the regions found on those
+    earlier frames. When frames were sampled, frames without a row get the
+    regions of every scanned frame: sampling assumes frames share their
+    annotations, so what was found anywhere is masked everywhere.
+    """
+    own: dict[int, list[Box]] = {}
     if regions_col not in group or frame_col not in group:
-        return found
-    for frame, regions in zip(group[frame_col], group[regions_col], strict=True):
-        if regions is None or frame is None or frame < 0:
+        return own
+    reuse_col = schemas.REUSE_FRAMES_COL
+    reused = list(group[reuse_col]) if reuse_col in group else [None] * len(group)
+    borrowed: dict[int, list[int]] = {}
+    for frame, regions, earlier in zip(group[frame_col], group[regions_col], reused, strict=True):
+        if frame is None or frame < 0:
             continue
         boxes = [Box(float(r["x0"]), float(r["y0"]), float(r["x1"]), float(r["y1"]))
-                 for r in regions]
+                 for r in (regions if regions is not None else [])]
         if boxes:
-            found.setdefault(int(frame), []).extend(boxes)
-    return found
+            own.setdefault(int(frame), []).extend(boxes)
+        if earlier is not None and len(earlier):
+            borrowed.setdefault(int(frame), []).extend(int(e) for e in earlier)
+    found = {frame: list(boxes) for frame, boxes in own.items()}
+    for frame, sources in borrowed.items():
+        for source in sources:
+            found.setdefault(frame, []).extend(own.get(source, []))
+    scanned = {int(f) for f in group[frame_col] if f is not None and f >= 0}
+    everywhere = [box for boxes in own.values() for box in boxes]
+    if everywhere and num_frames > len(scanned):
+        for frame in range(num_frames):
+            if frame not in scanned:
+                found[frame] = list(everywhere)
+    return {frame: boxes for frame, boxes in found.items() if boxes}

@@ -1,0 +1,312 @@
+"""Decide, frame by frame, which parts of a multi-frame file need OCR.
+
+A 200-frame cine usually carries the same banner on every frame while the
+anatomy moves; reading every frame costs ~0.3 s each and finds the same
+words 200 times. The tracker keeps one *key* frame that was read whole and
+compares each new rendered frame with it on a grid of tiles:
+
+* tiles that are near-identical to the key (mean difference within
+  ``tolerance``, no more than a couple of strongly changed pixels, so lossy
+  re-compression noise does not count) keep the key's text: its regions
+  are reused for this frame;
+* changed tiles are joined into areas. An area whose pixels are
+  near-identical to an area already read on an earlier frame reuses that
+  frame's regions (an annotation that appeared and stayed is read once);
+* the remaining changed areas are screened for new text strokes: thin,
+  high-contrast marks that were not there in the key, of character size,
+  side by side. Only areas that pass are read, and only inside the area.
+  Moving anatomy and noise seldom pass; when they do, the cost is an extra
+  read, never a missed word;
+* when the areas to read cover most of the frame the frame is read whole and
+  becomes the new key.
+
+With ``screen=False`` every changed area is read (slower, no reliance on the
+screen): that is the strictest setting short of reading every frame.
+
+Every frame gets a :class:`FramePlan`, so every frame is accounted for and a
+file can still be marked as cleaned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from sparkdeid.regions.boxes import Box
+
+_TILE = 16
+# A tile counts as changed when its mean absolute difference exceeds the
+# tolerance or when this many of its pixels moved by more than _STRONG grey levels.
+_STRONG = 48
+_STRONG_PIXELS = 3
+# Stroke screen: contrast a text stroke has against its surroundings, the
+# widest stroke looked for, and the glyph sizes (rendered pixels) that count.
+_STROKE_CONTRAST = 40
+_STROKE_KERNEL = 9
+_GLYPH_MIN_HEIGHT = 5
+_GLYPH_MAX_HEIGHT = 96
+# A stroke pixel is still when it moved at most this much since the previous
+# frame; the key is flat around a pixel when its 9x9 range is at most _FLAT.
+_STILL = 3
+_FLAT = 12
+# An earlier read is reused for a candidate reaching this far outside it.
+_SLACK = 4
+# A candidate line has at least this many stroke pixels.
+_LINE_MIN_PIXELS = 20
+# Areas to read covering more than this share of the frame: read it whole.
+_REKEY_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """What to do with one frame.
+
+    Attributes
+    ----------
+    index
+        0-based frame index.
+    read
+        Whether this frame's rendered image is OCR'd at all.
+    areas
+        Where to read, in rendered-image pixels; ``None`` means the whole frame.
+    reuse
+        Earlier frames whose own regions also apply to this frame.
+    """
+
+    index: int
+    read: bool
+    areas: tuple[Box, ...] | None = None
+    reuse: tuple[int, ...] = ()
+
+
+@dataclass
+class _ReadArea:
+    """A candidate read on an earlier frame: its box and the stroke pixels it held."""
+
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in rendered pixels
+    strokes: np.ndarray  # bool, the box's shape
+    values: np.ndarray  # grey values at the strokes
+    frame: int
+
+
+@dataclass
+class FrameReuseTracker:
+    """Stateful planner for the frames of one file, fed in ascending order.
+
+    :meth:`plan` returns the plan of the frame just given and, in
+    :attr:`amend_previous`, areas the *previous* frame must read as well:
+    text over moving anatomy is recognised by staying still while the
+    anatomy moves, which is first visible one frame after it appeared.
+    """
+
+    tolerance: float = 2.0
+    screen: bool = True
+    tile: int = _TILE
+    amend_previous: tuple[Box, ...] = ()
+    _key: np.ndarray | None = None
+    _key_index: int = -1
+    _previous: np.ndarray | None = None
+    _read_areas: list[_ReadArea] = field(default_factory=list)
+
+    def plan(self, index: int, image: np.ndarray) -> FramePlan:
+        """The plan for frame ``index`` whose rendered uint8 image is ``image``."""
+        grey = _grey(image)
+        previous, self._previous = self._previous, grey
+        self.amend_previous = ()
+        if self._key is None or self._key.shape != grey.shape or previous is None:
+            return self._rekey(index, grey)
+        changed = changed_tiles(grey, self._key, self.tile, self.tolerance)
+        if not changed.any():
+            return FramePlan(index, read=False, reuse=(self._key_index,))
+        reuse = {self._key_index}
+        to_read: list[tuple[int, int, int, int]] = []
+        new: list[tuple[int, int, int, int]] = []
+        for area in tile_areas(changed, self.tile, grey.shape):
+            if not self.screen:
+                to_read.append(area)
+                continue
+            for candidate in new_text_candidates(grey, self._key, previous, area):
+                earlier = self._earlier_read(grey, candidate)
+                if earlier is not None:
+                    reuse.add(earlier.frame)
+                    continue
+                candidate.frame = index
+                to_read.append(candidate.box)
+                new.append(candidate.box)
+                self._read_areas.append(candidate)
+        if not to_read:
+            return FramePlan(index, read=False, reuse=tuple(sorted(reuse)))
+        covered = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in to_read)
+        if covered > _REKEY_SHARE * grey.size:
+            return self._rekey(index, grey)
+        self.amend_previous = tuple(_box(b) for b in new)
+        return FramePlan(
+            index, read=True, areas=tuple(_box(b) for b in to_read), reuse=tuple(sorted(reuse))
+        )
+
+    def _rekey(self, index: int, grey: np.ndarray) -> FramePlan:
+        self._key, self._key_index = grey, index
+        self._read_areas.clear()
+        return FramePlan(index, read=True)
+
+    def _earlier_read(self, grey: np.ndarray, candidate: _ReadArea) -> _ReadArea | None:
+        """An earlier read whose strokes are still there, unchanged, and hold this candidate's."""
+        x0, y0, x1, y1 = candidate.box
+        for area in reversed(self._read_areas):
+            ax0, ay0, ax1, ay1 = area.box
+            if not (ax0 <= x0 + _SLACK and ay0 <= y0 + _SLACK
+                    and x1 - _SLACK <= ax1 and y1 - _SLACK <= ay1):
+                continue
+            now = grey[ay0:ay1, ax0:ax1][area.strokes]
+            if (np.abs(now.astype(np.int16) - area.values) <= 2 * _STILL).mean() < 0.8:
+                continue
+            inside = np.zeros_like(area.strokes)
+            cx0, cy0 = max(x0, ax0), max(y0, ay0)
+            cx1, cy1 = min(x1, ax1), min(y1, ay1)
+            inside[cy0 - ay0:cy1 - ay0, cx0 - ax0:cx1 - ax0] = candidate.strokes[
+                cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0
+            ]
+            grown = cv2.dilate(area.strokes.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+            if (inside & ~grown).sum() <= 0.1 * max(1, int(candidate.strokes.sum())):
+                return area
+        return None
+
+
+def _box(box: tuple[int, int, int, int]) -> Box:
+    return Box(float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    """One channel to compare: the maximum over colour channels keeps coloured text bright."""
+    if image.ndim == 2:
+        return image
+    return image.max(axis=2)
+
+
+def changed_tiles(
+    grey: np.ndarray, reference: np.ndarray, tile: int = _TILE, tolerance: float = 2.0
+) -> np.ndarray:
+    """Boolean grid (rows x columns of tiles): where ``grey`` differs from ``reference``."""
+    diff = cv2.absdiff(grey, reference)
+    height, width = diff.shape
+    rows, cols = -(-height // tile), -(-width // tile)
+    padded = np.zeros((rows * tile, cols * tile), dtype=np.uint8)
+    padded[:height, :width] = diff
+    blocks = padded.reshape(rows, tile, cols, tile)
+    mean = blocks.mean(axis=(1, 3))
+    strong = (blocks > _STRONG).sum(axis=(1, 3))
+    return (mean > tolerance) | (strong >= _STRONG_PIXELS)
+
+
+def tile_areas(
+    changed: np.ndarray, tile: int, shape: tuple[int, ...]
+) -> list[tuple[int, int, int, int]]:
+    """Connected groups of changed tiles as pixel boxes, grown by one tile of context."""
+    count, _, stats, _ = cv2.connectedComponentsWithStats(
+        changed.astype(np.uint8), connectivity=8
+    )
+    height, width = shape[:2]
+    boxes = []
+    for label in range(1, count):
+        left, top, w, h = (int(v) for v in stats[label, :4])
+        boxes.append((
+            max(0, (left - 1) * tile),
+            max(0, (top - 1) * tile),
+            min(width, (left + w + 1) * tile),
+            min(height, (top + h + 1) * tile),
+        ))
+    return boxes
+
+
+def new_text_candidates(
+    grey: np.ndarray,
+    key: np.ndarray,
+    previous: np.ndarray,
+    area: tuple[int, int, int, int],
+) -> list[_ReadArea]:
+    """Places inside ``area`` that may hold text the key frame did not have.
+
+    A stroke is a thin mark at least ``_STROKE_CONTRAST`` grey levels
+    brighter (top-hat) or darker (black-hat) than its surroundings. New text
+    strokes differ from the key frame and either lie where the key was flat
+    (a banner, a black margin) or have stayed still since the previous frame
+    while anatomy and speckle moved around them. Strokes are grouped into
+    glyph-sized components and those into lines; a line of two glyphs or
+    more, or one glyph as wide as a short word, is a candidate, returned with
+    a margin of one line height. A candidate costs only the read of a small
+    crop, whose text detector still has the last word.
+    """
+    x0, y0, x1, y1 = area
+    crop = grey[y0:y1, x0:x1]
+    key_crop = key[y0:y1, x0:x1]
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (_STROKE_KERNEL, _STROKE_KERNEL))
+    bright = cv2.morphologyEx(crop, cv2.MORPH_TOPHAT, kernel)
+    dark = cv2.morphologyEx(crop, cv2.MORPH_BLACKHAT, kernel)
+    strokes = np.maximum(bright, dark) >= _STROKE_CONTRAST
+    changed = cv2.absdiff(crop, key_crop) >= _STROKE_CONTRAST // 2
+    still = cv2.absdiff(crop, previous[y0:y1, x0:x1]) <= _STILL
+    flat_key = cv2.morphologyEx(key_crop, cv2.MORPH_GRADIENT, kernel) <= _FLAT
+    mask = (strokes & changed & (still | flat_key)).astype(np.uint8)
+    if int(mask.sum()) < _LINE_MIN_PIXELS:
+        return []
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    glyphs: list[tuple[int, int, int, int, int]] = []
+    for label in range(1, count):
+        left, top, w, h, pixels = (int(v) for v in stats[label])
+        if not _GLYPH_MIN_HEIGHT <= h <= _GLYPH_MAX_HEIGHT or w > 4 * _GLYPH_MAX_HEIGHT:
+            continue
+        if pixels >= 0.08 * w * h:
+            glyphs.append((left, top, w, h, pixels))
+    height, width = grey.shape
+    found = []
+    for line in _lines(glyphs):
+        left = min(g[0] for g in line)
+        top = min(g[1] for g in line)
+        right = max(g[0] + g[2] for g in line)
+        bottom = max(g[1] + g[3] for g in line)
+        tall = bottom - top
+        if sum(g[4] for g in line) < _LINE_MIN_PIXELS:
+            continue
+        if len(line) == 1 and right - left < 1.5 * tall:
+            continue  # a lone mark narrower than a word
+        bx0, by0 = max(0, x0 + left - tall), max(0, y0 + top - tall)
+        bx1, by1 = min(width, x0 + right + tall), min(height, y0 + bottom + tall)
+        box_strokes = np.zeros((by1 - by0, bx1 - bx0), dtype=bool)
+        ox0, oy0 = max(bx0, x0), max(by0, y0)
+        ox1, oy1 = min(bx1, x1), min(by1, y1)
+        box_strokes[oy0 - by0:oy1 - by0, ox0 - bx0:ox1 - bx0] = mask[
+            oy0 - y0:oy1 - y0, ox0 - x0:ox1 - x0
+        ].astype(bool)
+        values = grey[by0:by1, bx0:bx1][box_strokes].astype(np.int16)
+        found.append(_ReadArea((bx0, by0, bx1, by1), box_strokes, values, -1))
+    return found
+
+
+def _lines(
+    glyphs: list[tuple[int, int, int, int, int]],
+) -> list[list[tuple[int, int, int, int, int]]]:
+    """Glyphs grouped into lines: similar heights, same middle, at most 1.5 heights apart."""
+    glyphs = sorted(glyphs)
+    parent = list(range(len(glyphs)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, (left, top, w, h, _) in enumerate(glyphs):
+        middle = top + h / 2
+        for j in range(i + 1, len(glyphs)):
+            other_left, other_top, _, other_h, _ = glyphs[j]
+            if other_left - (left + w) > 1.5 * max(h, other_h):
+                break
+            similar = 0.5 <= other_h / h <= 2.0
+            if similar and abs(other_top + other_h / 2 - middle) <= 0.5 * max(h, other_h):
+                parent[root(j)] = root(i)
+    groups: dict[int, list[tuple[int, int, int, int, int]]] = {}
+    for i, glyph in enumerate(glyphs):
+        groups.setdefault(root(i), []).append(glyph)
+    return list(groups.values())
