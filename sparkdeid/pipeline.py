@@ -39,6 +39,7 @@ def metadata_deidentifier(
     secret_file: str = "",
     remove_private_tags: bool = True,
     pixel_data_cleaned: bool = False,
+    cleaned_upstream: Sequence[str] = (),
 ) -> DicomMetadataDeidentifier:
     return DicomMetadataDeidentifier(
         inputCol=input_col,
@@ -48,6 +49,7 @@ def metadata_deidentifier(
         secretFile=secret_file,
         removePrivateTags=remove_private_tags,
         pixelDataCleaned=pixel_data_cleaned,
+        cleanedUpstream=list(cleaned_upstream),
     )
 
 
@@ -66,6 +68,7 @@ def full_pipeline(
     frame_limit: int = 0,
     frame_sampling: str = "all",
     frame_reuse: str = "changed",
+    overlays: str = "clean",
     fail_closed: bool = True,
     redact_all: bool = False,
     min_confidence: float = 0.8,
@@ -88,6 +91,7 @@ def full_pipeline(
                 frameLimit=frame_limit,
                 frameSampling=frame_sampling,
                 frameReuse=frame_reuse,
+                renderOverlays=overlays == "clean",
             ),
             TextDetector(engine=engine, engineOptions=json.dumps(dict(engine_options or {}))),
             NerDeid(failClosed=fail_closed, redactAll=redact_all, minConfidence=min_confidence),
@@ -97,11 +101,13 @@ def full_pipeline(
                 aggCols=list(agg_cols),
                 fill=fill,
                 forceOutput=force_output,
+                overlays=overlays,
             ),
             # Clean Pixel Data is claimed only when every frame is scanned.
             metadata_deidentifier(
                 input_col=schemas.MASKED_DICOM_COL,
                 pixel_data_cleaned=frame_limit == 0,
+                cleaned_upstream=("overlays",) if overlays == "clean" else (),
                 **metadata,
             ),
         ]

@@ -32,6 +32,7 @@ CLEANED_DOCUMENT_COL = "cleaned_document"
 MASKED_DICOM_COL = "masked_dicom"
 OCR_AREAS_COL = "ocr_areas"
 REUSE_FRAMES_COL = "reuse_frames"
+PLANE_COL = "plane"  # null for Pixel Data rows, the overlay group ("6000") for overlay rows
 
 # One entry per line of the tag document: which element the line came from and
 # where it sits in the document, so NER spans map back to tags.

@@ -6,6 +6,11 @@ others name the earlier frames whose regions apply to them
 (:mod:`sparkdeid.ocr.frame_reuse`), and a frame that shows new text only in
 part of the picture is read only there (``ocr_areas``).
 
+With ``renderOverlays`` each frame of each overlay plane (60xx) gets a row
+of its own (``plane`` = the group, ``frame`` = the overlay frame), rendered
+white on black without the image under it, so its text is read cleanly and
+only its bits are cleared later.
+
 A file's bytes ride along on its *first* frame row only (with ``keepInput``),
 so a 500-frame cine does not copy its bytes 500 times through the shuffle
 that DicomDrawRegions needs to rebuild it. A file without Pixel Data still
@@ -35,6 +40,7 @@ from sparkdeid.dicom.frames import (
     pixel_info,
     render_frame,
 )
+from sparkdeid.dicom.overlays import overlay_bits, overlay_planes, render_overlay
 from sparkdeid.ner.header import header_terms_of
 from sparkdeid.ocr.frame_reuse import FramePlan, FrameReuseTracker
 from sparkdeid.params import (
@@ -101,6 +107,13 @@ class _DicomToImageParams(HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, H
         "every changed area whatever it holds; 'off' reads every frame whole",
         typeConverter=TypeConverters.toString,
     )
+    renderOverlays: Param[bool] = Param(
+        Params._dummy(),
+        "renderOverlays",
+        "also emit one row per frame of each overlay plane (60xx) stored apart from Pixel "
+        "Data, so text in overlays is read and cleaned",
+        typeConverter=TypeConverters.toBoolean,
+    )
     numFramesCol: Param[str] = Param(
         Params._dummy(), "numFramesCol", "output column with the file's number of frames",
         typeConverter=TypeConverters.toString,
@@ -120,6 +133,7 @@ class _DicomToImageParams(HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, H
             frameCol=schemas.FRAME_COL,
             numFramesCol=schemas.NUM_FRAMES_COL,
             frameReuse="changed",
+            renderOverlays=True,
         )
 
 
@@ -150,6 +164,7 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
         frameCol: str = schemas.FRAME_COL,
         numFramesCol: str = schemas.NUM_FRAMES_COL,
         frameReuse: str = "changed",
+        renderOverlays: bool = True,
     ) -> None:
         super().__init__()
         self._set(**self._input_kwargs)
@@ -172,6 +187,7 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
         frameCol: str = schemas.FRAME_COL,
         numFramesCol: str = schemas.NUM_FRAMES_COL,
         frameReuse: str = "changed",
+        renderOverlays: bool = True,
     ) -> DicomToImage:
         return self._set(**self._input_kwargs)
 
@@ -233,6 +249,12 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
     def getFrameReuse(self) -> str:
         return self.getOrDefault(self.frameReuse)
 
+    def setRenderOverlays(self, value: bool) -> DicomToImage:
+        return self._set(renderOverlays=value)
+
+    def getRenderOverlays(self) -> bool:
+        return self.getOrDefault(self.renderOverlays)
+
     def _transform(self, dataset: DataFrame) -> DataFrame:
         input_col, output_col, path_col = self.getInputCol(), self.getOutputCol(), self.getPathCol()
         error_col, handle_invalid = self.getErrorCol(), self.getHandleInvalid()
@@ -246,8 +268,10 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
         if reuse not in FRAME_REUSE:
             raise ValueError(f"frameReuse must be one of {FRAME_REUSE}")
         areas_col, reuse_col = schemas.OCR_AREAS_COL, schemas.REUSE_FRAMES_COL
+        plane_col, overlays = schemas.PLANE_COL, self.getRenderOverlays()
 
-        produced = {output_col, frame_col, frames_col, error_col, areas_col, reuse_col} | (
+        produced = {output_col, frame_col, frames_col, error_col, areas_col, reuse_col,
+                    plane_col} | (
             {terms_col} - {""}
         )
         carried = [
@@ -261,6 +285,7 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
             StructField(frames_col, IntegerType(), True),
             StructField(areas_col, schemas.AREAS_TYPE, True),
             StructField(reuse_col, ArrayType(IntegerType(), False), True),
+            StructField(plane_col, schemas.FIELD_STRING, True),
         ]
         if terms_col:
             fields.append(StructField(terms_col, schemas.HEADER_TERMS_TYPE, True))
@@ -279,6 +304,9 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
                 yield {output_col: None, frame_col: NO_PIXELS_FRAME, frames_col: 0,
                        terms_col: terms}
                 return
+            if overlays:
+                yield from overlay_rows(ds, origin, output_col, frame_col,
+                                        {frames_col: info.num_frames, terms_col: terms})
             indices = frame_indices(info.num_frames, limit, sampling)
             common = {frames_col: info.num_frames, terms_col: terms}
             if reuse == "off" or len(indices) < info.num_frames or info.num_frames == 1:
@@ -338,6 +366,21 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
         # 'skip' is applied where files are whole again (DicomDrawRegions): dropping
         # one failed frame row here would let a half-scanned file through.
         return dataset.mapInPandas(partition, schema)
+
+
+def overlay_rows(
+    ds: Any, origin: str, image_col: str, frame_col: str, common: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """One row per frame of each overlay plane kept apart from Pixel Data."""
+    for plane in overlay_planes(ds):
+        if plane.embedded:
+            continue  # removed whole by DicomDrawRegions: its bits cannot be edited alone
+        for index in range(plane.number_of_frames):
+            image = render_overlay(overlay_bits(ds, plane, index))
+            rendered = RenderedFrame(image=image, scale=1.0, original_height=plane.rows,
+                                     original_width=plane.columns)
+            yield {image_col: image_struct(rendered, origin), frame_col: index,
+                   schemas.PLANE_COL: plane.name, **common}
 
 
 def planned_frames(

@@ -565,3 +565,34 @@ def remove_embedded_overlay_bits(ds: Dataset, plane: OverlayPlane) -> int:
 def _delete_group(ds: Dataset, group: int) -> None:
     for item in [t for t in ds.keys() if t.group == group]:
         del ds[item]
+
+
+def clean_overlays(
+    content: bytes,
+    found: Mapping[str, Mapping[int, Sequence[Box]]],
+    *,
+    remove: bool = False,
+) -> tuple[bytes, int]:
+    """Clear PHI in every overlay of a file; return the new bytes and bits cleared.
+
+    ``found`` maps a plane's name (``"6000"``) to boxes by overlay frame, in
+    overlay pixels (what OCR of :func:`render_overlay` finds). Separate
+    overlays lose only the bits inside those boxes; overlays embedded in
+    Pixel Data cannot be edited selectively and are removed, as is every
+    overlay when ``remove`` is set. A file without overlays comes back as is.
+    """
+    from sparkdeid.dicom.codec import read_dataset, write_dataset
+
+    ds = read_dataset(content)
+    planes = overlay_planes(ds)
+    if not planes:
+        return content, 0
+    cleared = 0
+    for plane in planes:
+        if remove or plane.embedded:
+            cleared += plane.total_bits if not plane.embedded else 0
+            remove_overlay(ds, plane)
+        else:
+            cleared += clear_overlay_regions(ds, plane, found.get(plane.name, {}))
+    logger.debug("overlays: %d plane(s), %d bit(s) cleared", len(planes), cleared)
+    return write_dataset(ds), cleared

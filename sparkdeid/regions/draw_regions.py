@@ -21,6 +21,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql.types import IntegerType, StructField, StructType
 
 from sparkdeid import schemas
+from sparkdeid.dicom.overlays import clean_overlays
 from sparkdeid.dicom.pixel_writer import mask_pixels
 from sparkdeid.params import HasErrorCol, HasKeepInput, HasPathCol
 from sparkdeid.regions.boxes import Box
@@ -66,9 +67,18 @@ class _DicomDrawRegionsParams(HasInputCols, HasOutputCol, HasPathCol, HasKeepInp
         typeConverter=TypeConverters.toBoolean,
     )
 
+    overlays: Param[str] = Param(
+        Params._dummy(),
+        "overlays",
+        "overlay planes (60xx): 'clean' clears the bits inside regions found on overlay "
+        "rows (overlays embedded in Pixel Data are removed); 'remove' deletes every overlay",
+        typeConverter=TypeConverters.toString,
+    )
+
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self._setDefault(
+            overlays="clean",
             inputCols=[schemas.CONTENT_COL, schemas.REGIONS_COL],
             outputCol=schemas.MASKED_DICOM_COL,
             keepInput=False,
@@ -79,6 +89,9 @@ class _DicomDrawRegionsParams(HasInputCols, HasOutputCol, HasPathCol, HasKeepInp
             forceOutput=False,
             markClean=True,
         )
+
+
+OVERLAY_MODES = ("clean", "remove")
 
 
 class DicomDrawRegions(
@@ -104,6 +117,7 @@ class DicomDrawRegions(
         fill: str = "black",
         forceOutput: bool = False,
         markClean: bool = True,
+        overlays: str = "clean",
     ) -> None:
         super().__init__()
         self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
@@ -124,6 +138,7 @@ class DicomDrawRegions(
         fill: str = "black",
         forceOutput: bool = False,
         markClean: bool = True,
+        overlays: str = "clean",
     ) -> DicomDrawRegions:
         return self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
 
@@ -171,6 +186,14 @@ class DicomDrawRegions(
     def getMarkClean(self) -> bool:
         return self.getOrDefault(self.markClean)
 
+    def setOverlays(self, value: str) -> DicomDrawRegions:
+        if value not in OVERLAY_MODES:
+            raise ValueError(f"overlays must be one of {OVERLAY_MODES}")
+        return self._set(overlays=value)
+
+    def getOverlays(self) -> str:
+        return self.getOrDefault(self.overlays)
+
     def _transform(self, dataset: DataFrame) -> DataFrame:
         input_col, regions_col = self.getInputCols()
         output_col, path_col, error_col = self.getOutputCol(), self.getPathCol(), self.getErrorCol()
@@ -178,13 +201,16 @@ class DicomDrawRegions(
             self.getAggCols(), self.getFrameCol(), self.getNumFramesCol()
         )
         fill, force, mark = self.getFill(), self.getForceOutput(), self.getMarkClean()
+        overlays = self.getOverlays()
+        if overlays not in OVERLAY_MODES:
+            raise ValueError(f"overlays must be one of {OVERLAY_MODES}")
         handle_invalid, keep_input = self.getHandleInvalid(), self.getKeepInput()
         if path_col not in agg_cols and path_col != input_col:
             path_col = ""
         present = set(dataset.columns)
         needed = list(dict.fromkeys(
             [*agg_cols, input_col, regions_col, frame_col, frames_col, error_col,
-             schemas.REUSE_FRAMES_COL]
+             schemas.REUSE_FRAMES_COL, schemas.PLANE_COL]
         ))
         selected = dataset.select(*[c for c in needed if c in present])
 
@@ -221,18 +247,25 @@ class DicomDrawRegions(
                     source = content_cells[0] if content_cells else (first[path_col] if path_col
                                                                       else None)
                     content = source_bytes(source)
-                    scanned = {int(f) for f in group[frame_col] if f is not None and f >= 0} \
-                        if frame_col in group else set()
+                    image_rows, planes = _split_planes(group)
+                    scanned = {int(f) for f in image_rows[frame_col]
+                               if f is not None and f >= 0} if frame_col in group else set()
                     total = int(group[frames_col].dropna().max()) \
                         if frames_col in group and group[frames_col].notna().any() else 0
-                    regions = frame_regions(group, frame_col, regions_col, total)
+                    regions = frame_regions(image_rows, frame_col, regions_col, total)
                     complete = len(scanned) >= total
                     result = mask_pixels(
                         content, regions, fill=fill, force_output=force,
                         mark_clean=mark and complete,
                     )
-                    record[output_col] = result.content
-                    record[REGIONS_MASKED_COL] = sum(len(b) for b in regions.values())
+                    found = {name: frame_regions(rows, frame_col, regions_col)
+                             for name, rows in planes.items()}
+                    cleaned, _ = clean_overlays(result.content, found,
+                                                remove=overlays == "remove")
+                    record[output_col] = cleaned
+                    record[REGIONS_MASKED_COL] = sum(len(b) for b in regions.values()) + sum(
+                        len(b) for plane in found.values() for b in plane.values()
+                    )
                 except Exception as exc:  # one bad file never stops the job
                     record[error_col] = safe_message(exc)
                     if handle_invalid == "error":
@@ -244,6 +277,16 @@ class DicomDrawRegions(
             return pd.DataFrame([record], columns=schema.fieldNames())
 
         return selected.groupBy(*agg_cols).applyInPandas(rebuild, schema)
+
+
+def _split_planes(group: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """A file's Pixel Data rows, and its overlay rows by plane name."""
+    if schemas.PLANE_COL not in group:
+        return group, {}
+    plane = group[schemas.PLANE_COL]
+    image_rows = group[plane.isna()]
+    overlays = {str(name): rows for name, rows in group[plane.notna()].groupby(plane.dropna())}
+    return image_rows, overlays
 
 
 def frame_regions(
