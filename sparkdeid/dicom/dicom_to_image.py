@@ -396,7 +396,7 @@ def planned_frames(
     pending: tuple[FramePlan, RenderedFrame] | None = None
     for index in range(num_frames):
         rendered = render_frame(ds, index, width)
-        plan = tracker.plan(index, rendered.image)
+        plan = tracker.plan(index, rendered.image, last=index == num_frames - 1)
         if pending is not None:
             yield _amended(pending[0], tracker.amend_previous), pending[1]
         pending = (plan, rendered)

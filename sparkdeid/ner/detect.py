@@ -170,6 +170,7 @@ class PhiDetector:
         entities = merge_entities(found + extra)
         if not self.config.redact_all:
             entities = merge_entities(entities + _absorb_neighbours(words, entities))
+        entities = _whole_words(entities, words)
         logger.debug(
             "frame: %d words, %d recognized, %d masked unverified or redact-all",
             len(words), len(found), len(extra),
@@ -357,6 +358,21 @@ def _absorb_neighbours(words: Sequence[PlacedWord], entities: Sequence[Entity]) 
         for w, label in zip(words, labels, strict=True)
         if label is not None and not _covered(w, entities)
     ]
+
+
+def _whole_words(entities: list[Entity], words: Sequence[PlacedWord]) -> list[Entity]:
+    """Entities grown to the words they touch: a rule that matched ``200`` of an
+    OCR-garbled ``200O`` must not leave the ``O`` (the word is the masking unit)."""
+    grown = []
+    for entity in entities:
+        touched = [w for w in words if w.begin < entity.end and w.end > entity.begin]
+        begin = min([entity.begin, *(w.begin for w in touched)])
+        end = max([entity.end, *(w.end for w in touched)])
+        grown.append(
+            entity if (begin, end) == (entity.begin, entity.end)
+            else Entity(begin, end, entity.label, entity.source, entity.score)
+        )
+    return merge_entities(grown)
 
 
 def _covered(word: PlacedWord, entities: Sequence[Entity]) -> bool:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from sparkdeid.regions.boxes import Box
+from sparkdeid.regions.boxes import Box, merge_overlapping
 
 _TILE = 16
 # A tile counts as changed when its mean absolute difference exceeds the
@@ -81,7 +81,7 @@ class FramePlan:
     reuse: tuple[int, ...] = ()
 
 
-@dataclass
+@dataclass(eq=False)
 class _ReadArea:
     """A candidate read on an earlier frame: its box and the stroke pixels it held."""
 
@@ -110,8 +110,13 @@ class FrameReuseTracker:
     _previous: np.ndarray | None = None
     _read_areas: list[_ReadArea] = field(default_factory=list)
 
-    def plan(self, index: int, image: np.ndarray) -> FramePlan:
-        """The plan for frame ``index`` whose rendered uint8 image is ``image``."""
+    def plan(self, index: int, image: np.ndarray, last: bool = False) -> FramePlan:
+        """The plan for frame ``index`` whose rendered uint8 image is ``image``.
+
+        ``last``: no frame follows, so text that appeared on this frame
+        cannot be confirmed by staying still; if the loose screen finds any
+        candidate the frame is read whole (a single frame's cost).
+        """
         grey = _grey(image)
         previous, self._previous = self._previous, grey
         self.amend_previous = ()
@@ -122,11 +127,13 @@ class FrameReuseTracker:
             return FramePlan(index, read=False, reuse=(self._key_index,))
         reuse = {self._key_index}
         to_read: list[tuple[int, int, int, int]] = []
-        new: list[tuple[int, int, int, int]] = []
+        confirmed: list[tuple[int, int, int, int]] = []  # still text: read one frame back too
         for area in tile_areas(changed, self.tile, grey.shape):
             if not self.screen:
                 to_read.append(area)
                 continue
+            if last and new_text_candidates(grey, self._key, previous, area, loose=True):
+                return self._rekey(index, grey)
             for candidate in new_text_candidates(grey, self._key, previous, area):
                 earlier = self._earlier_read(grey, candidate)
                 if earlier is not None:
@@ -134,16 +141,19 @@ class FrameReuseTracker:
                     continue
                 candidate.frame = index
                 to_read.append(candidate.box)
-                new.append(candidate.box)
+                confirmed.append(candidate.box)
                 self._read_areas.append(candidate)
         if not to_read:
             return FramePlan(index, read=False, reuse=tuple(sorted(reuse)))
         covered = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in to_read)
         if covered > _REKEY_SHARE * grey.size:
             return self._rekey(index, grey)
-        self.amend_previous = tuple(_box(b) for b in new)
+        self.amend_previous = tuple(merge_overlapping(_box(b) for b in confirmed))
         return FramePlan(
-            index, read=True, areas=tuple(_box(b) for b in to_read), reuse=tuple(sorted(reuse))
+            index,
+            read=True,
+            areas=tuple(merge_overlapping(_box(b) for b in to_read)),
+            reuse=tuple(sorted(reuse)),
         )
 
     def _rekey(self, index: int, grey: np.ndarray) -> FramePlan:
@@ -225,6 +235,8 @@ def new_text_candidates(
     key: np.ndarray,
     previous: np.ndarray,
     area: tuple[int, int, int, int],
+    *,
+    loose: bool = False,
 ) -> list[_ReadArea]:
     """Places inside ``area`` that may hold text the key frame did not have.
 
@@ -232,11 +244,12 @@ def new_text_candidates(
     brighter (top-hat) or darker (black-hat) than its surroundings. New text
     strokes differ from the key frame and either lie where the key was flat
     (a banner, a black margin) or have stayed still since the previous frame
-    while anatomy and speckle moved around them. Strokes are grouped into
-    glyph-sized components and those into lines; a line of two glyphs or
-    more, or one glyph as wide as a short word, is a candidate, returned with
-    a margin of one line height. A candidate costs only the read of a small
-    crop, whose text detector still has the last word.
+    while anatomy and speckle moved around them; ``loose`` drops that last
+    condition (for a frame with no successor, or when few marks changed).
+    Strokes are grouped into glyph-sized components and those into lines; a
+    line of two glyphs or more, or one glyph as wide as a short word, is a
+    candidate, returned with a margin of one line height. A candidate costs
+    only the read of a small crop, whose text detector has the last word.
     """
     x0, y0, x1, y1 = area
     crop = grey[y0:y1, x0:x1]
@@ -244,11 +257,21 @@ def new_text_candidates(
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (_STROKE_KERNEL, _STROKE_KERNEL))
     bright = cv2.morphologyEx(crop, cv2.MORPH_TOPHAT, kernel)
     dark = cv2.morphologyEx(crop, cv2.MORPH_BLACKHAT, kernel)
-    strokes = np.maximum(bright, dark) >= _STROKE_CONTRAST
-    changed = cv2.absdiff(crop, key_crop) >= _STROKE_CONTRAST // 2
-    still = cv2.absdiff(crop, previous[y0:y1, x0:x1]) <= _STILL
-    flat_key = cv2.morphologyEx(key_crop, cv2.MORPH_GRADIENT, kernel) <= _FLAT
-    mask = (strokes & changed & (still | flat_key)).astype(np.uint8)
+    mask = (np.maximum(bright, dark) >= _STROKE_CONTRAST) & (
+        cv2.absdiff(crop, key_crop) >= _STROKE_CONTRAST // 2
+    )
+    if not loose:
+        still = cv2.absdiff(crop, previous[y0:y1, x0:x1]) <= _STILL
+        flat_key = cv2.morphologyEx(key_crop, cv2.MORPH_GRADIENT, kernel) <= _FLAT
+        mask &= still | flat_key
+    return _line_candidates(grey, mask.astype(np.uint8), area)
+
+
+def _line_candidates(
+    grey: np.ndarray, mask: np.ndarray, area: tuple[int, int, int, int]
+) -> list[_ReadArea]:
+    """Stroke pixels of ``mask`` (inside ``area``) grouped into candidate text lines."""
+    x0, y0, x1, y1 = area
     if int(mask.sum()) < _LINE_MIN_PIXELS:
         return []
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)

@@ -293,9 +293,15 @@ class RapidOcrEngine:
             det = stretch_contrast(det)
         pad = o.border
         if pad:
-            edge = np.concatenate([det[0], det[-1], det[:, 0], det[:, -1]])
-            fill = [int(v) for v in np.median(edge, axis=0)]
-            det = cv2.copyMakeBorder(det, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=fill)
+            # A crop's own edges are not the frame's: mirroring them adds no
+            # artificial edge for the detector to take for a glyph.
+            if scale is None:
+                edge = np.concatenate([det[0], det[-1], det[:, 0], det[:, -1]])
+                fill = [int(v) for v in np.median(edge, axis=0)]
+                det = cv2.copyMakeBorder(det, pad, pad, pad, pad, cv2.BORDER_CONSTANT,
+                                         value=fill)
+            else:
+                det = cv2.copyMakeBorder(det, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
         if scale is None:
             result = self._ocr(det, use_det=True, use_cls=False, use_rec=False)
         else:
