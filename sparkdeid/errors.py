@@ -35,3 +35,21 @@ class JavaUnavailableError(SparkDeidError, RuntimeError):
 
 class SecretError(SparkDeidError, ValueError):
     """The pseudonym secret could not be read from its declared source."""
+
+
+class DocumentNotCleanableError(SparkDeidError, ValueError):
+    """An encapsulated document that cannot be de-identified safely.
+
+    Encrypted or unreadable PDFs, too many pages, malformed or entity-laden
+    XML, types with no cleaner. ``reason`` is a short slug for reports
+    (``encrypted``, ``unreadable``, ...); neither it nor the message ever
+    quotes the document's text.
+    """
+
+    def __init__(self, message: str, reason: str = "not-cleanable") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # keep the reason when Spark pickles the error between processes
+        return type(self), (str(self), self.reason)

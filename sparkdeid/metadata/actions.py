@@ -72,15 +72,19 @@ class ActionContext:
     """Per-file state shared by every action: derivations, caller inputs, counters.
 
     ``clean_text`` is the free-text cleaner for ``cleanTag`` (header-informed
-    rules now, NER later); ``cleaned_texts`` holds texts already cleaned
-    upstream (NerDeid), keyed by tag path; ``mapping`` is the caller's
-    ``replaceWithMapping`` table.
+    rules now, NER later); ``clean_narrative`` cleans narrative text (SR Text
+    Values, annotation text objects) with the full PHI detector, since a
+    report sentence names people no header attribute holds; ``cleaned_texts``
+    holds texts already cleaned upstream (NerDeid), keyed by tag path;
+    ``mapping`` is the caller's ``replaceWithMapping`` table. Both cleaners
+    default to removing everything, so a context built without them fails closed.
     """
 
     pseudonyms: Pseudonymizer
     patient_key: str
     date_shift_max_days: int = DEFAULT_DATE_SHIFT_DAYS
     clean_text: Callable[[str], str] = lambda text: ""
+    clean_narrative: Callable[[str], str] = lambda text: ""
     cleaned_texts: dict[str, str] = field(default_factory=dict)
     mapping: dict[str, str] = field(default_factory=dict)
     sop_class_uid: str | None = None

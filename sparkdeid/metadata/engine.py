@@ -2,10 +2,19 @@
 
 The walk visits every element, nested and private, once. Standard tags take
 their strategy row (exact, wildcard, then group row); tags no row names are
-kept except person names (emptied) and instance-like UIDs (replaced), which
-fail closed. Private tags are removed, or kept/hashed/shifted per TCIA's
-knowledge base under ``retainSafePrivate``; a private block with nothing left
-loses its creator too.
+kept except person names (emptied), instance-like UIDs (replaced) and free
+text (cleaned), which fail closed. Private tags are removed, or
+kept/hashed/shifted per TCIA's knowledge base under ``retainSafePrivate``; a
+private block with nothing left loses its creator too.
+
+Two kinds of sequence item get more than their rows:
+
+* SR content items have their value cleaned by Value Type
+  (:mod:`sparkdeid.metadata.structured_content`);
+* an item holding pixel data (an icon, a private thumbnail) is an image the
+  engine cannot read: it is removed, unless it is the top-level Icon Image
+  Sequence and the caller says a pixel stage regenerated it from the cleaned
+  image (:mod:`sparkdeid.metadata.embedded_images`, ``cleaned_upstream``).
 """
 
 from __future__ import annotations
@@ -24,9 +33,16 @@ from pydicom.uid import UID_dictionary
 
 from sparkdeid.dicom.codec import dictionary_vr, element_vr, read_dataset, write_dataset
 from sparkdeid.metadata import actions as act
+from sparkdeid.metadata import embedded_images as images
 from sparkdeid.metadata.private_tags import PathStep, PrivateTagKnowledgeBase
 from sparkdeid.metadata.pseudonyms import Pseudonymizer
 from sparkdeid.metadata.strategy import Strategy, load_strategy
+from sparkdeid.metadata.structured_content import (
+    NARRATIVE_TEXT_TAGS,
+    NarrativeTextCleaner,
+    StructuredContentCleaner,
+    is_content_item,
+)
 from sparkdeid.metadata.text_cleaner import header_text_cleaner
 
 logger = logging.getLogger(__name__)
@@ -40,6 +56,7 @@ _UNLISTED_NEEDS_LOOK = frozenset({"SQ", "PN", "UI", "UT", "LT", "ST"})
 # Long free text no row names (e.g. a Text Value inside a Content Sequence) is
 # cleaned rather than trusted; short LO/SH values such as Code Meanings are kept.
 _FREE_TEXT_VRS = frozenset({"UT", "LT", "ST"})
+_NOTHING_DONE: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -49,6 +66,13 @@ class EngineConfig:
     ``method_codes`` are the CID 7050 (code, meaning) pairs written to the
     De-identification Method Code Sequence; empty for custom strategies, which
     then only get a De-identification Method text.
+
+    ``cleaned_upstream`` names what pixel stages already cleaned, so the
+    top-level copy is kept instead of removed: ``"overlays"`` (Overlay Data
+    and the attributes describing it; overlay labels and descriptions are
+    cleaned), ``"documents"`` (Encapsulated Document and its length),
+    ``"icons"`` (the top-level Icon Image Sequence). Unknown names raise
+    ``ValueError``; the names are stored sorted and deduplicated.
     """
 
     strategy_csv: str
@@ -58,6 +82,12 @@ class EngineConfig:
     regenerate_series: bool = False
     method_description: str = "sparkdeid custom strategy"
     method_codes: tuple[tuple[str, str], ...] = ()
+    cleaned_upstream: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "cleaned_upstream", images.validate_cleaned_upstream(self.cleaned_upstream)
+        )
 
 
 @dataclass
@@ -87,6 +117,8 @@ class MetadataEngine:
         self._ensure_rules = [
             r for r in self.strategy.exact_rules() if r.action == "ensureTagExists"
         ]
+        self._content = StructuredContentCleaner(self.strategy)
+        self._cleaned_upstream = frozenset(config.cleaned_upstream)
 
     # ------------------------------------------------------------------ public
 
@@ -104,6 +136,7 @@ class MetadataEngine:
             patient_key=patient_key(ds),
             date_shift_max_days=self._date_shift_max_days,
             clean_text=text_cleaner or header_text_cleaner(ds),
+            clean_narrative=NarrativeTextCleaner.for_dataset(ds),
             cleaned_texts=cleaned_texts or {},
             mapping=mapping or {},
             sop_class_uid=str(ds.get("SOPClassUID", "")) or None,
@@ -120,11 +153,23 @@ class MetadataEngine:
 
     # ------------------------------------------------------------------ walk
 
-    def _walk(self, ds: Dataset, ctx: act.ActionContext, prefix: str, steps: tuple) -> None:
-        """Visit every element once; only those a rule must read are converted."""
+    def _walk(
+        self,
+        ds: Dataset,
+        ctx: act.ActionContext,
+        prefix: str,
+        steps: tuple,
+        done: frozenset[int] = _NOTHING_DONE,
+    ) -> None:
+        """Visit every element once; only those a rule must read are converted.
+
+        ``done`` are tags already dealt with (a content item's value).
+        """
         creators: dict[int, str] = {}
         for key in list(ds.keys()):
             tag = int(key)
+            if tag in done:
+                continue
             group, element = tag >> 16, tag & 0xFFFF
             path = f"{prefix}({group:04X},{element:04X})"
             ctx.path = path
@@ -137,10 +182,26 @@ class MetadataEngine:
             if element == 0x0000:  # group lengths go stale once values change
                 del ds[tag]
                 continue
+            upstream = (
+                images.upstream_decision(tag, self._cleaned_upstream)
+                if self._cleaned_upstream and not prefix
+                else None
+            )
             rule = self.strategy.rule_for(tag)
             vr = element_vr(ds, tag)
+            if upstream == "keep":
+                ctx.stats["kept_cleaned_upstream"] += 1
+                if vr == "SQ":
+                    self._walk_items(
+                        ds, ds[tag], ctx, path, steps + (PathStep(group, None, element),),
+                        images_cleaned=True,
+                    )
+                continue
             if rule is None:
-                if tag not in DicomDictionary:
+                if upstream == "clean":
+                    act.ACTIONS["cleanTag"].fn(ctx, ds, ds[tag], "")
+                    ctx.stats["cleanTag"] += 1
+                elif tag not in DicomDictionary:
                     del ds[tag]  # not in the standard: nobody can say it is safe
                     ctx.stats["unknown_tag_removed"] += 1
                 elif vr in _UNLISTED_NEEDS_LOOK:
@@ -157,29 +218,73 @@ class MetadataEngine:
             spec = act.ACTIONS[rule.action]
             spec.fn(ctx, ds, elem, rule.option)
             ctx.stats[rule.action] += 1
-            if spec.recurse and elem.VR == "SQ" and tag in ds:
-                self._walk_items(elem, ctx, path, steps + (PathStep(group, None, element),))
+            if elem.VR == "SQ" and tag in ds:
+                if spec.recurse:
+                    self._walk_items(
+                        ds, elem, ctx, path, steps + (PathStep(group, None, element),)
+                    )
+                else:
+                    self._drop_unwalked_images(ds, tag, ctx)
         self._drop_empty_private_blocks(ds, creators)
 
     def _walk_items(
-        self, elem: DataElement, ctx: act.ActionContext, path: str, steps: tuple
+        self,
+        parent: Dataset,
+        elem: DataElement,
+        ctx: act.ActionContext,
+        path: str,
+        steps: tuple,
+        *,
+        images_cleaned: bool = False,
     ) -> None:
-        for index, item in enumerate(elem.value or []):
-            self._walk(item, ctx, f"{path}[{index}].", steps)
+        """Walk each item; content items get their value cleaned, image items go.
+
+        Item paths keep the original indices, which upstream-cleaned texts use.
+        A sequence that held nothing but images is removed.
+        """
+        sequence_tag = int(elem.tag)
+        items = list(elem.value or [])
+        survivors = []
+        for index, item in enumerate(items):
+            item_path = f"{path}[{index}]."
+            if not images_cleaned and images.holds_image(item):
+                ctx.stats["embedded_image_removed"] += 1
+                continue
+            survivors.append(item)
+            done = _NOTHING_DONE
+            if is_content_item(item, sequence_tag):
+                done = self._content.clean_item(item, ctx, item_path)
+            self._walk(item, ctx, item_path, steps, done)
+        if len(survivors) < len(items):
+            if survivors:
+                elem.value = Sequence(survivors)
+            else:
+                del parent[sequence_tag]
+
+    def _drop_unwalked_images(self, ds: Dataset, tag: int, ctx: act.ActionContext) -> None:
+        """A sequence kept without a walk (a catch-all private rule) still loses its images."""
+        if tag in ds and element_vr(ds, tag) == "SQ":
+            removed = images.drop_images_below(ds, tag)
+            if removed:
+                ctx.stats["embedded_image_removed"] += removed
 
     def _unlisted(
         self, ds: Dataset, elem: DataElement, ctx: act.ActionContext, path: str, steps: tuple
     ) -> None:
         """No row names this tag: keep it, except what fails closed."""
         vr = elem.VR
+        tag = int(elem.tag)
         if vr == "SQ":
-            tag = int(elem.tag)
-            self._walk_items(elem, ctx, path, steps + (PathStep(tag >> 16, None, tag & 0xFFFF),))
+            self._walk_items(
+                ds, elem, ctx, path, steps + (PathStep(tag >> 16, None, tag & 0xFFFF),)
+            )
         elif vr == "PN":
             act.empty_value(elem)
             ctx.stats["unlisted_person_name_emptied"] += 1
         elif vr in _FREE_TEXT_VRS:
-            act.map_strings(elem, ctx.clean_text)
+            # Sentences (an annotation's text object) name people no header holds.
+            cleaner = ctx.clean_narrative if tag in NARRATIVE_TEXT_TAGS else ctx.clean_text
+            act.map_strings(elem, cleaner)
             ctx.stats["unlisted_free_text_cleaned"] += 1
         elif vr == "UI" and any(not _is_standard_uid(str(v)) for v in act.values_of(elem)):
             act.set_values(
@@ -203,6 +308,7 @@ class MetadataEngine:
         if exact is not None:  # a row naming this private tag wins over the private rule
             act.ACTIONS[exact.action].fn(ctx, ds, ds[tag], exact.option)
             ctx.stats[exact.action] += 1
+            self._drop_unwalked_images(ds, tag, ctx)
             return
         rule = self.strategy.private_rule
         creator = creators.get((group << 16) | (element >> 8))
@@ -214,11 +320,14 @@ class MetadataEngine:
             if self.config.remove_private_tags:
                 del ds[tag]
                 ctx.stats["private_removed"] += 1
+            else:
+                self._drop_unwalked_images(ds, tag, ctx)
             return
         if rule.action != "retainSafePrivate":
             spec = act.ACTIONS[rule.action]
             spec.fn(ctx, ds, ds[tag], rule.option)
             ctx.stats[f"private_{rule.action}"] += 1
+            self._drop_unwalked_images(ds, tag, ctx)
             return
         step = PathStep(group, creator, element & 0xFF)
         assert self._kb is not None
@@ -241,7 +350,7 @@ class MetadataEngine:
         ctx.stats[f"private_{disposition or 'unknown'}"] += 1
         if disposition == "k":
             if elem.VR == "SQ":
-                self._walk_items(elem, ctx, path, steps)
+                self._walk_items(ds, elem, ctx, path, steps)
             return
         if disposition == "h":
             values = act.values_of(elem)

@@ -77,6 +77,16 @@ class _DicomMetadataDeidentifierParams(
         "codes recorded in the De-identification Method Code Sequence",
         typeConverter=TypeConverters.toBoolean,
     )
+    cleanedUpstream: Param[list[str]] = Param(
+        Params._dummy(),
+        "cleanedUpstream",
+        "what pixel stages before this one already cleaned, so it is kept instead of removed: "
+        "'overlays' (Overlay Data and the attributes describing it; overlay labels and "
+        "descriptions are still cleaned), 'documents' (Encapsulated Document and its length), "
+        "'icons' (the top-level Icon Image Sequence); images nested in sequence items are "
+        "removed regardless. Set by the full pipeline, not by hand",
+        typeConverter=TypeConverters.toListString,
+    )
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -89,6 +99,7 @@ class _DicomMetadataDeidentifierParams(
             cleanedDocumentCol="",
             mappingCol="",
             pixelDataCleaned=False,
+            cleanedUpstream=[],
         )
 
 
@@ -126,6 +137,7 @@ class DicomMetadataDeidentifier(
         cleanedDocumentCol: str = "",
         mappingCol: str = "",
         pixelDataCleaned: bool = False,
+        cleanedUpstream: list[str] | None = None,
     ) -> None:
         super().__init__()
         self._set(**self._input_kwargs)
@@ -151,6 +163,7 @@ class DicomMetadataDeidentifier(
         cleanedDocumentCol: str = "",
         mappingCol: str = "",
         pixelDataCleaned: bool = False,
+        cleanedUpstream: list[str] | None = None,
     ) -> DicomMetadataDeidentifier:
         return self._set(**self._input_kwargs)
 
@@ -196,6 +209,13 @@ class DicomMetadataDeidentifier(
     def getPixelDataCleaned(self) -> bool:
         return self.getOrDefault(self.pixelDataCleaned)
 
+    def setCleanedUpstream(self, value: list[str]) -> DicomMetadataDeidentifier:
+        return self._set(cleanedUpstream=value)
+
+    def getCleanedUpstream(self) -> list[str]:
+        names: list[str] | None = self.getOrDefault(self.cleanedUpstream)
+        return list(names or [])  # an explicit None passed to the constructor means none
+
     def engine_config(self) -> EngineConfig:
         """Resolve strategy and secret on the driver into what executors need."""
         content = self.getStrategyFileContent()
@@ -214,6 +234,7 @@ class DicomMetadataDeidentifier(
             regenerate_series=self.getRegenerateSeries(),
             method_description=description,
             method_codes=codes,
+            cleaned_upstream=tuple(self.getCleanedUpstream()),
         )
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
