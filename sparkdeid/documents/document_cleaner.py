@@ -1,0 +1,284 @@
+"""DicomDocumentCleaner: de-identify the encapsulated PDF / CDA / text document inside DICOM files.
+
+A thin Spark wrapper over
+:func:`~sparkdeid.documents.encapsulated.clean_encapsulated_document`: file
+bytes in, file bytes out, one row per file. Files without an Encapsulated
+Document pass through byte-identical; the others are rewritten with the
+cleaned (or removed) document. Run it on the original header (before
+DicomMetadataDeidentifier): the header's names and ids are what the
+document is searched for.
+
+The detector and the OCR engine are loaded once per executor process and
+shared with NerDeid and TextDetector there (their caches are keyed by
+settings, see :func:`~sparkdeid.ner.ner_deid.detector_for` and
+:func:`~sparkdeid.ocr.registry.get_engine`); the OCR engine only when the
+first PDF arrives.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+from pyspark import keyword_only
+from pyspark.ml import Transformer
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
+from pyspark.sql import DataFrame
+from pyspark.sql.types import StructField
+
+from sparkdeid import schemas
+from sparkdeid.dicom.codec import read_dataset, write_dataset
+from sparkdeid.documents.encapsulated import (
+    ON_UNCLEANABLE_CHOICES,
+    clean_encapsulated_document,
+    has_document,
+)
+from sparkdeid.documents.pdf import DEFAULT_DPI, DEFAULT_PAGE_LIMIT, PdfOptions
+from sparkdeid.ner.detect import DetectorConfig
+from sparkdeid.ner.ner_deid import _NerDeidParams, detector_for
+from sparkdeid.ocr.registry import get_engine
+from sparkdeid.ocr.text_detector import _TextDetectorParams
+from sparkdeid.params import HasErrorCol, HasInputCol, HasKeepInput, HasOutputCol, HasPathCol
+from sparkdeid.rows import RowSettings, output_schema, run_per_file
+
+DOCUMENT_ACTION_COL = "document_action"
+DOCUMENT_DICOM_COL = "document_dicom"
+
+
+class _DicomDocumentCleanerParams(
+    HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, HasErrorCol
+):
+    # Declared once where the OCR and NER stages declare them; shared here so
+    # the documentation cannot drift.
+    engine: Param[str] = _TextDetectorParams.engine
+    engineOptions: Param[str] = _TextDetectorParams.engineOptions
+    failClosed: Param[bool] = _NerDeidParams.failClosed
+    minConfidence: Param[float] = _NerDeidParams.minConfidence
+    redactAll: Param[bool] = _NerDeidParams.redactAll
+
+    onUncleanable: Param[str] = Param(
+        Params._dummy(),
+        "onUncleanable",
+        "what to do with a document that cannot be cleaned (encrypted or unreadable PDF, "
+        "malformed XML, STL/OBJ models, unknown types): 'remove' empties it and says so in "
+        "documentActionCol (default), 'error' fails the file",
+        typeConverter=TypeConverters.toString,
+    )
+    pageLimit: Param[int] = Param(
+        Params._dummy(),
+        "pageLimit",
+        "PDFs with more pages are not cleaned (OCR costs seconds a page); see onUncleanable",
+        typeConverter=TypeConverters.toInt,
+    )
+    dpi: Param[int] = Param(
+        Params._dummy(),
+        "dpi",
+        "resolution PDF pages are rendered at, for OCR and for the output page images "
+        "(50-600; 150 reads 8-point text)",
+        typeConverter=TypeConverters.toInt,
+    )
+    documentActionCol: Param[str] = Param(
+        Params._dummy(),
+        "documentActionCol",
+        "output column saying what happened to each file's document: 'redacted:pdf:5' "
+        "(kind, regions or spans masked), 'removed:cda:malformed-xml' (kind, reason), null "
+        "for files without one",
+        typeConverter=TypeConverters.toString,
+    )
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(
+            inputCol=schemas.CONTENT_COL,
+            outputCol=DOCUMENT_DICOM_COL,
+            engine="rapidocr",
+            engineOptions="{}",
+            failClosed=True,
+            minConfidence=0.8,
+            redactAll=False,
+            onUncleanable="remove",
+            pageLimit=DEFAULT_PAGE_LIMIT,
+            dpi=DEFAULT_DPI,
+            documentActionCol=DOCUMENT_ACTION_COL,
+        )
+
+
+class DicomDocumentCleaner(
+    Transformer, _DicomDocumentCleanerParams, DefaultParamsReadable, DefaultParamsWritable
+):
+    """De-identify Encapsulated PDF, CDA and text documents; other files pass unchanged.
+
+    PDFs are rebuilt from their rendered pages with PHI painted black (text
+    layer judged exactly, embedded images by fail-closed OCR); CDA is
+    cleaned by structure and the detector. ``redactAll`` masks every word of
+    a PDF page, text layer included, and every CDA narrative text. Input is
+    file bytes (binaryFile ``content``) or paths; failures land in ``errorCol``.
+    """
+
+    _input_kwargs: dict[str, Any]
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        inputCol: str = schemas.CONTENT_COL,
+        outputCol: str = DOCUMENT_DICOM_COL,
+        pathCol: str = schemas.PATH_COL,
+        keepInput: bool = False,
+        errorCol: str = schemas.ERROR_COL,
+        handleInvalid: str = "keep",
+        engine: str = "rapidocr",
+        engineOptions: str = "{}",
+        failClosed: bool = True,
+        minConfidence: float = 0.8,
+        redactAll: bool = False,
+        onUncleanable: str = "remove",
+        pageLimit: int = DEFAULT_PAGE_LIMIT,
+        dpi: int = DEFAULT_DPI,
+        documentActionCol: str = DOCUMENT_ACTION_COL,
+    ) -> None:
+        super().__init__()
+        self._set(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(
+        self,
+        *,
+        inputCol: str = schemas.CONTENT_COL,
+        outputCol: str = DOCUMENT_DICOM_COL,
+        pathCol: str = schemas.PATH_COL,
+        keepInput: bool = False,
+        errorCol: str = schemas.ERROR_COL,
+        handleInvalid: str = "keep",
+        engine: str = "rapidocr",
+        engineOptions: str = "{}",
+        failClosed: bool = True,
+        minConfidence: float = 0.8,
+        redactAll: bool = False,
+        onUncleanable: str = "remove",
+        pageLimit: int = DEFAULT_PAGE_LIMIT,
+        dpi: int = DEFAULT_DPI,
+        documentActionCol: str = DOCUMENT_ACTION_COL,
+    ) -> DicomDocumentCleaner:
+        return self._set(**self._input_kwargs)
+
+    def setInputCol(self, value: str) -> DicomDocumentCleaner:
+        return self._set(inputCol=value)
+
+    def setOutputCol(self, value: str) -> DicomDocumentCleaner:
+        return self._set(outputCol=value)
+
+    def setEngine(self, value: str) -> DicomDocumentCleaner:
+        return self._set(engine=value)
+
+    def getEngine(self) -> str:
+        return self.getOrDefault(self.engine)
+
+    def setEngineOptions(self, value: str | dict[str, Any]) -> DicomDocumentCleaner:
+        return self._set(engineOptions=value if isinstance(value, str) else json.dumps(value))
+
+    def getEngineOptions(self) -> str:
+        return self.getOrDefault(self.engineOptions)
+
+    def setFailClosed(self, value: bool) -> DicomDocumentCleaner:
+        return self._set(failClosed=value)
+
+    def getFailClosed(self) -> bool:
+        return self.getOrDefault(self.failClosed)
+
+    def setMinConfidence(self, value: float) -> DicomDocumentCleaner:
+        return self._set(minConfidence=value)
+
+    def getMinConfidence(self) -> float:
+        return self.getOrDefault(self.minConfidence)
+
+    def setRedactAll(self, value: bool) -> DicomDocumentCleaner:
+        return self._set(redactAll=value)
+
+    def getRedactAll(self) -> bool:
+        return self.getOrDefault(self.redactAll)
+
+    def setOnUncleanable(self, value: str) -> DicomDocumentCleaner:
+        if value not in ON_UNCLEANABLE_CHOICES:
+            raise ValueError(f"onUncleanable must be one of {ON_UNCLEANABLE_CHOICES}")
+        return self._set(onUncleanable=value)
+
+    def getOnUncleanable(self) -> str:
+        return self.getOrDefault(self.onUncleanable)
+
+    def setPageLimit(self, value: int) -> DicomDocumentCleaner:
+        return self._set(pageLimit=value)
+
+    def getPageLimit(self) -> int:
+        return self.getOrDefault(self.pageLimit)
+
+    def setDpi(self, value: int) -> DicomDocumentCleaner:
+        return self._set(dpi=value)
+
+    def getDpi(self) -> int:
+        return self.getOrDefault(self.dpi)
+
+    def setDocumentActionCol(self, value: str) -> DicomDocumentCleaner:
+        return self._set(documentActionCol=value)
+
+    def getDocumentActionCol(self) -> str:
+        return self.getOrDefault(self.documentActionCol)
+
+    def detector_config(self) -> DetectorConfig:
+        return DetectorConfig(
+            fail_closed=self.getFailClosed(),
+            min_confidence=self.getMinConfidence(),
+            redact_all=self.getRedactAll(),
+        )
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        config = self.detector_config()
+        pdf_options = PdfOptions(dpi=self.getDpi(), page_limit=self.getPageLimit())
+        on_uncleanable = self.getOnUncleanable()
+        if on_uncleanable not in ON_UNCLEANABLE_CHOICES:
+            raise ValueError(f"onUncleanable must be one of {ON_UNCLEANABLE_CHOICES}")
+        engine_name = self.getEngine()
+        options = json.loads(self.getEngineOptions() or "{}")
+        if not isinstance(options, dict):
+            raise ValueError("engineOptions must be a JSON object")
+        detector_for(config)  # fail on the driver if a back-end is missing
+        get_engine(engine_name, options)
+        output_col, action_col = self.getOutputCol(), self.getDocumentActionCol()
+        input_col, path_col = self.getInputCol(), self.getPathCol()
+        settings = RowSettings(
+            input_col=input_col,
+            path_col=path_col,
+            error_col=self.getErrorCol(),
+            handle_invalid=self.getHandleInvalid(),
+            keep_input=self.getKeepInput() or input_col == path_col,
+        )
+        schema = output_schema(
+            dataset.schema,
+            settings,
+            [
+                StructField(output_col, schemas.FIELD_BINARY, True),
+                StructField(action_col, schemas.FIELD_STRING, True),
+            ],
+        )
+
+        def process(content: bytes, extras: dict[str, Any]) -> dict[str, Any]:
+            ds = read_dataset(content)
+            if not has_document(ds):
+                return {output_col: content, action_col: None}
+            outcome = clean_encapsulated_document(
+                ds,
+                detector=detector_for(config),
+                engine_name=engine_name,
+                engine_options=options,
+                on_uncleanable=on_uncleanable,
+                pdf_options=pdf_options,
+            )
+            return {output_col: write_dataset(ds), action_col: outcome.label()}
+
+        def partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+            return run_per_file(batches, settings, process, (output_col, action_col))
+
+        return dataset.mapInPandas(partition, schema)
