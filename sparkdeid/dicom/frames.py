@@ -158,6 +158,21 @@ def pixel_info(ds: Dataset) -> PixelInfo | None:
     """
     if PIXEL_DATA_TAG not in ds:
         return None
+    return image_pixel_info(ds)
+
+
+def image_pixel_info(ds: Dataset) -> PixelInfo:
+    """Image Pixel values of ``ds`` whether or not its Pixel Data was read.
+
+    A header parsed with ``stop_before_pixels`` (see
+    :class:`~sparkdeid.dicom.frame_source.FrameSource`) describes its frames
+    as fully as the whole file does; defaults and checks as :func:`pixel_info`.
+
+    Raises
+    ------
+    DicomDecodeError
+        When Rows, Columns or Bits Allocated are missing or values are not numbers.
+    """
     samples = _int_value(ds, "SamplesPerPixel", 1)
     bits_allocated = _int_value(ds, "BitsAllocated", None)
     try:
@@ -263,6 +278,25 @@ def decode_encoded_frame(info: PixelInfo, frame: bytes) -> np.ndarray:
             _encapsulate_one(frame), index=0, raw=True, validate=True, **_decoder_options(info, 1)
         )
     except Exception as exc:  # plugins raise anything; never echo their text (may hold values)
+        raise _decode_failure(info, exc) from None
+    return _conform_colour(arr, str(props.get("photometric_interpretation", "")), info)
+
+
+def decode_native_frame(info: PixelInfo, frame: bytes) -> np.ndarray:
+    """Decode one frame of native (uncompressed, little endian) Pixel Data from its own bytes.
+
+    ``frame`` holds that frame only, starting at its first sample; 1-bit
+    frames start at bit 0 of their first byte (re-packed when the frame did
+    not start on a byte boundary in the file). Lets a reader that seeks to
+    each frame decode it without the rest of Pixel Data.
+    """
+    decoder = _decoder(info)
+    try:
+        arr, props = decoder.as_array(
+            frame, index=0, raw=True, validate=True, pixel_keyword="PixelData",
+            **_decoder_options(info, 1),
+        )
+    except Exception as exc:
         raise _decode_failure(info, exc) from None
     return _conform_colour(arr, str(props.get("photometric_interpretation", "")), info)
 
@@ -557,7 +591,21 @@ def render_frame(
     info = info or pixel_info(ds)
     if info is None:
         raise DicomDecodeError("the dataset has no Pixel Data")
-    arr = decode_frame(ds, index, info=info)
+    return render_decoded(ds, info, decode_frame(ds, index, info=info), index, target_width)
+
+
+def render_decoded(
+    ds: Dataset, info: PixelInfo, arr: np.ndarray, index: int, target_width: int = 0
+) -> RenderedFrame:
+    """Render frame ``index`` already decoded by :func:`decode_frame` (or a frame source).
+
+    The same rendering as :func:`render_frame`, so OCR sees the same image
+    whichever way the frame was read; ``ds`` only supplies the display
+    attributes (rescale, windows, palettes, functional groups) and may lack
+    Pixel Data.
+    """
+    if target_width < 0:
+        raise ValueError("target_width must be 0 (keep size) or positive")
     unit = _display_unit(ds, info, arr, index)
     image = np.ascontiguousarray(np.rint(unit * 255.0).astype(np.uint8))
     height, width = image.shape[:2]

@@ -202,15 +202,149 @@ def _plan(regions: Mapping[int, Sequence[Box]], info: PixelInfo) -> dict[int, li
             raise DicomEncodeError(
                 f"regions name frame {index} of a file with {info.num_frames} frame(s)"
             )
-        for box in boxes:
-            if not all(math.isfinite(v) for v in (box.x0, box.y0, box.x1, box.y1)):
-                raise DicomEncodeError("a region has non-finite coordinates")
-            x0, y0, x1, y1 = box.pixel_bounds()
-            x0, x1 = max(0, x0), min(info.columns, x1)
-            y0, y1 = max(0, y0), min(info.rows, y1)
-            if x0 < x1 and y0 < y1:
-                plan.setdefault(index, []).append((x0, y0, x1, y1))
+        clipped = _pixel_boxes(boxes, info)
+        if clipped:
+            plan[index] = clipped
     return plan
+
+
+def _pixel_boxes(boxes: Sequence[Box], info: PixelInfo) -> list[PixelBox]:
+    """Integer bounds covering every touched pixel, clipped to the frame; empty ones dropped."""
+    pixel_boxes: list[PixelBox] = []
+    for box in boxes:
+        if not all(math.isfinite(v) for v in (box.x0, box.y0, box.x1, box.y1)):
+            raise DicomEncodeError("a region has non-finite coordinates")
+        x0, y0, x1, y1 = box.pixel_bounds()
+        x0, x1 = max(0, x0), min(info.columns, x1)
+        y0, y1 = max(0, y0), min(info.rows, y1)
+        if x0 < x1 and y0 < y1:
+            pixel_boxes.append((x0, y0, x1, y1))
+    return pixel_boxes
+
+
+class FrameMasker:
+    """Masks one frame at a time in the file's own layout and transfer syntax.
+
+    The per-frame half of :func:`mask_pixels`, for writers that stream a
+    file frame by frame (:mod:`sparkdeid.dicom.large_file`) and never hold
+    its Pixel Data: the same fills, the same codecs, and the Lossy Image
+    Compression totals over every frame it re-encoded. Big endian native
+    frames are not handled here (only :func:`mask_pixels` rewrites them).
+
+    Parameters
+    ----------
+    ds
+        The dataset whose frames are masked; only its header is read (palette
+        lookup tables for a black fill), so it may lack Pixel Data.
+    info
+        The file's Image Pixel values.
+    fill
+        As in :func:`mask_pixels`.
+    """
+
+    def __init__(self, ds: Dataset, info: PixelInfo, fill: str = "black") -> None:
+        if fill not in FILLS:
+            raise ValueError(f"unknown fill {fill!r}; expected one of {', '.join(FILLS)}")
+        self._ds, self._info, self._fill = ds, info, fill
+        self._encoder: _Encoder | None = None
+        self._lossy = False
+        self._lossy_in = self._lossy_out = 0
+
+    @property
+    def lossy(self) -> bool:
+        """Whether any frame so far was re-encoded with a lossy codec."""
+        return self._lossy
+
+    def mask(
+        self, frame: bytes, decoded: np.ndarray, boxes: Sequence[Box], *, bit_offset: int = 0
+    ) -> bytes | None:
+        """The frame's new stored bytes with ``boxes`` filled; None when no box touches it.
+
+        Parameters
+        ----------
+        frame
+            Native: the bytes that hold the frame, in stored layout; a 1-bit
+            frame starts at bit ``bit_offset`` of the first byte and the
+            other bits of its first and last byte are kept. Encapsulated:
+            the frame's compressed bytes (fragments joined).
+        decoded
+            The same frame decoded (stored values, as :func:`decode_frame`
+            returns them): the fills are computed from it, and encapsulated
+            frames are masked and re-encoded from it.
+        boxes
+            Regions in original pixel coordinates (clipped, partial pixels covered).
+
+        Returns
+        -------
+        bytes or None
+            Native: ``frame`` with the masked pixels' bytes changed, same
+            length. Encapsulated: the re-encoded frame, unpadded.
+
+        Raises
+        ------
+        DicomEncodeError
+            The syntax cannot be re-encoded here, or native data this
+            writer does not edit (big endian, Bits Allocated not 1 or a
+            multiple of 8).
+        """
+        info = self._info
+        pixel_boxes = _pixel_boxes(boxes, info)
+        if not pixel_boxes:
+            return None
+        if info.is_encapsulated:
+            try:
+                return self.reencode(frame, decoded, pixel_boxes)
+            except _CannotEncode as exc:
+                raise DicomEncodeError(
+                    f"masked frames cannot be re-encoded as {info.uid.name} here ({exc})"
+                ) from None
+        if info.bits_allocated != 1 and info.bits_allocated % 8:
+            raise DicomEncodeError("native Pixel Data with BitsAllocated not 1 or a multiple of 8")
+        if info.uid == ExplicitVRBigEndian:
+            raise DicomEncodeError("big endian frames cannot be masked one at a time")
+        fills = _fills(self._ds, info, decoded, pixel_boxes, self._fill)
+        buffer = bytearray(frame)
+        if info.bits_allocated == 1:
+            _paint_bits(buffer, info, bit_offset, pixel_boxes, fills)
+        else:
+            _paint_native(buffer, info, 0, pixel_boxes, fills, big_endian=False)
+        return bytes(buffer)
+
+    def encoder(self) -> _Encoder:
+        """The syntax's re-encoder, resolved on first use; raises :class:`_CannotEncode`."""
+        if self._encoder is None:
+            self._encoder = _encoder_for(self._info)
+        return self._encoder
+
+    def reencode(self, original: bytes, decoded: np.ndarray, boxes: list[PixelBox]) -> bytes:
+        """Fill ``boxes`` in a decoded compressed frame and encode it again (unpadded).
+
+        Raises :class:`_CannotEncode` (callers choose between failing and converting).
+        """
+        info = self._info
+        encoder = self.encoder()
+        boxes = _chroma_aligned(boxes, original, info)
+        masked = _masked_frame(self._ds, info, decoded, boxes, self._fill)
+        try:
+            encoded, lossy = encoder.encode(masked, original, info)
+        except _CannotEncode:
+            raise
+        except Exception as exc:  # codec plugins raise anything; their text may quote values
+            raise _CannotEncode(f"the encoder failed: {type(exc).__name__}") from None
+        if lossy:
+            self._lossy = True
+            self._lossy_in += info.rows * info.columns * info.samples_per_pixel * (
+                info.bits_allocated // 8
+            )
+            self._lossy_out += len(encoded)
+        return encoded
+
+    def record_lossy(self, ds: Dataset) -> bool:
+        """Write this step's Lossy Image Compression values into ``ds`` if any frame was lossy."""
+        if not self.lossy:
+            return False
+        _record_lossy(ds, self._lossy_in / max(1, self._lossy_out), self.encoder().method)
+        return True
 
 
 # --------------------------------------------------------------------------
@@ -322,7 +456,8 @@ def _mask_native(
         decoded = decode_frame(ds, index, info=info)
         fills = _fills(ds, info, decoded, boxes, fill)
         if info.bits_allocated == 1:
-            _paint_bits(buffer, info, index, boxes, fills)
+            first_bit = index * info.rows * info.columns * info.samples_per_pixel
+            _paint_bits(buffer, info, first_bit, boxes, fills)
         else:
             _paint_native(buffer, info, index, boxes, fills, big_endian)
     if swapped:
@@ -375,11 +510,17 @@ def _paint_native(
 
 
 def _paint_bits(
-    buffer: bytearray, info: PixelInfo, index: int, boxes: list[PixelBox], fills: list[np.ndarray]
+    buffer: bytearray,
+    info: PixelInfo,
+    first_bit: int,
+    boxes: list[PixelBox],
+    fills: list[np.ndarray],
 ) -> None:
-    """Write fills into a bit-packed (1-bit) frame, leaving neighbouring frames' bits alone."""
+    """Write fills into a bit-packed (1-bit) frame starting at bit ``first_bit`` of ``buffer``.
+
+    Neighbouring frames' bits in the shared first and last bytes are left alone.
+    """
     pixels = info.rows * info.columns * info.samples_per_pixel
-    first_bit = index * pixels
     start, end = first_bit // 8, -(-(first_bit + pixels) // 8)
     if end > len(buffer):
         raise DicomEncodeError("Pixel Data is shorter than its frames")
@@ -398,7 +539,8 @@ def _paint_bits(
 def _mask_encapsulated(
     ds: Dataset, info: PixelInfo, plan: dict[int, list[PixelBox]], fill: str
 ) -> str:
-    encoder = _encoder_for(info)
+    masker = FrameMasker(ds, info, fill)
+    masker.encoder()  # fail before any frame work when the syntax has no encoder
     pixel_data: bytes = ds[PIXEL_DATA_TAG].value
     extended = _EXTENDED_OFFSETS in ds and _EXTENDED_LENGTHS in ds
     has_basic = bool(parse_basic_offsets(io.BytesIO(pixel_data)))
@@ -407,28 +549,13 @@ def _mask_encapsulated(
     offsets: list[int] = []
     lengths: list[int] = []
     original_lengths = _extended_lengths(ds) if extended else []
-    lossy_in = lossy_out = 0
-    lossy_any = False
     for index, fragments in enumerate(_frames(pixel_data, info, extended)):
         offsets.append(len(body))
         if index in plan:
             original = b"".join(fragments)
             decoded = decode_encoded_frame(info, original)
-            boxes = _chroma_aligned(plan[index], original, info)
-            masked = _masked_frame(ds, info, decoded, boxes, fill)
-            try:
-                encoded, lossy = encoder.encode(masked, original, info)
-            except _CannotEncode:
-                raise
-            except Exception as exc:  # codec plugins raise anything; their text may quote values
-                raise _CannotEncode(f"the encoder failed: {type(exc).__name__}") from None
+            encoded = masker.reencode(original, decoded, plan[index])
             lengths.append(len(encoded))
-            if lossy:
-                lossy_any = True
-                lossy_in += info.rows * info.columns * info.samples_per_pixel * (
-                    info.bits_allocated // 8
-                )
-                lossy_out += len(encoded)
             fragments = (encoded + b"\x00" * (len(encoded) % 2),)
         else:
             lengths.append(
@@ -447,10 +574,7 @@ def _mask_encapsulated(
         table = struct.pack(f"<{len(offsets)}I", *offsets)
     body[0:0] = _ITEM_TAG + struct.pack("<I", len(table)) + table
     ds[PIXEL_DATA_TAG].value = bytes(body)
-    if lossy_any:
-        _record_lossy(ds, lossy_in / max(1, lossy_out), encoder.method)
-        return "lossy"
-    return "lossless"
+    return "lossy" if masker.record_lossy(ds) else "lossless"
 
 
 def _chroma_aligned(boxes: list[PixelBox], original: bytes, info: PixelInfo) -> list[PixelBox]:

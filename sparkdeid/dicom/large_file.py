@@ -1,0 +1,402 @@
+"""De-identify a large multi-frame file in one sequential pass with bounded memory.
+
+:func:`~sparkdeid.dicom.pixel_writer.mask_pixels` takes the whole file as
+bytes and rebuilds it in memory: fine for a 512x512 slice, several copies of
+a 1 GB cine. :func:`deidentify_large_file` reads frames one at a time
+(:class:`~sparkdeid.dicom.frame_source.FrameSource`), asks the caller which
+regions to mask on each rendered frame, masks them with the same fills and
+codecs (:class:`~sparkdeid.dicom.pixel_writer.FrameMasker`), and streams the
+output: the header written by pydicom, then the Pixel Data element header,
+then each frame as soon as it is done, then the elements that followed Pixel
+Data. Memory stays a few frames whatever the file size.
+
+Output layout:
+
+* native Pixel Data: defined length, the same value length as the input;
+  unmasked frames' bytes are copied as read, masked frames have only the
+  masked pixels' bytes changed;
+* encapsulated Pixel Data: undefined length, one fragment per frame (an
+  unmasked frame's fragments joined, its codestream byte for byte), a Basic
+  Offset Table when the input had one (reserved up front, filled at the
+  end), the Extended Offset Table rewritten when the header has one, and a
+  sequence delimiter.
+
+Two things are only known at the end: the offset tables and, when masked
+frames were re-encoded with a lossy codec, the Lossy Image Compression ratio
+of this step. Tables have a fixed size and are patched in place; lossy values
+make the header longer, so then (and when a Basic Offset Table would pass
+4 GiB) the output is rebuilt by copying the written frames behind the final
+header, still in bounded chunks. The result is written to a temporary file
+next to the destination and renamed over it only when complete.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import shutil
+import struct
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from pydicom.charset import convert_encodings
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset as write_elements
+from pydicom.uid import UID, ImplicitVRLittleEndian
+
+from sparkdeid.dicom.codec import write_dataset
+from sparkdeid.dicom.frame_source import FrameSource, SourceFrame
+from sparkdeid.dicom.frames import PIXEL_DATA_TAG, RenderedFrame, image_pixel_info
+from sparkdeid.dicom.pixel_writer import FILLS, FrameMasker
+from sparkdeid.errors import DicomEncodeError
+from sparkdeid.regions.boxes import Box
+
+logger = logging.getLogger(__name__)
+
+RegionFinder = Callable[[int, RenderedFrame], Sequence[Box]]
+HeaderTransform = Callable[[Dataset], None]
+
+_EXTENDED_OFFSETS = 0x7FE00001
+_EXTENDED_LENGTHS = 0x7FE00002
+_ITEM = struct.pack("<HH", 0xFFFE, 0xE000)
+_SEQUENCE_DELIMITER = struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+_PIXEL_TAG = struct.pack("<HH", 0x7FE0, 0x0010)
+_COPY_CHUNK = 16 << 20
+
+
+@dataclass(frozen=True)
+class LargeFileResult:
+    """What one pass did: counts and sizes only (no values, no paths).
+
+    ``encoding`` is ``unchanged`` (no frame masked), ``native``, ``lossless``
+    or ``lossy``, as in :class:`~sparkdeid.dicom.pixel_writer.MaskResult`.
+    """
+
+    frames: int
+    frames_masked: int
+    bytes_in: int
+    bytes_out: int
+    encoding: str
+
+
+def deidentify_large_file(
+    src_path: str | os.PathLike[str],
+    dst_path: str | os.PathLike[str],
+    *,
+    find_regions: RegionFinder,
+    header_transform: HeaderTransform | None = None,
+    fill: str = "black",
+    render_width: int = 0,
+) -> LargeFileResult:
+    """Mask burned-in text frame by frame and write the de-identified file.
+
+    Parameters
+    ----------
+    src_path, dst_path
+        Input and output files; the output appears only when complete
+        (written beside it under a temporary name, then renamed).
+    find_regions
+        Called once per frame, in order, with the frame index and the frame
+        rendered as :func:`~sparkdeid.dicom.frames.render_frame` would (so
+        OCR sees the same image); returns boxes in original pixel
+        coordinates. A tracker that reuses regions while frames do not
+        change fits here.
+    header_transform
+        Changes the dataset in place before it is written, e.g. the metadata
+        engine's ``deidentify``. It sees every element except Pixel Data
+        (elements stored after Pixel Data included) and must not change the
+        Image Pixel module or the transfer syntax.
+    fill
+        ``black`` or ``background``, as in
+        :func:`~sparkdeid.dicom.pixel_writer.mask_pixels`.
+    render_width
+        Width of the image handed to ``find_regions`` (0: original size).
+
+    Raises
+    ------
+    DicomDecodeError
+        The input cannot be read frame by frame (truncated, malformed, an
+        unsupported encoding); raised before anything is written.
+    DicomEncodeError
+        A masked frame cannot be re-encoded in the file's transfer syntax,
+        or ``header_transform`` changed what the frames depend on.
+    ValueError
+        An unknown ``fill`` or a negative ``render_width``.
+    """
+    if fill not in FILLS:
+        raise ValueError(f"unknown fill {fill!r}; expected one of {', '.join(FILLS)}")
+    if render_width < 0:
+        raise ValueError("render_width must be 0 (keep size) or positive")
+    destination = Path(dst_path)
+    with FrameSource(src_path) as source:
+        header, trailing = _output_datasets(source, header_transform)
+        temporaries: list[Path] = []
+        try:
+            written = _new_temporary(destination, temporaries)
+            with open(written, "w+b") as out:
+                writer = _writer_for(source, header, trailing, out)
+                masker = FrameMasker(source.header, source.info, fill)
+                masked = 0
+                for frame in source.frames():
+                    boxes = find_regions(frame.index, frame.rendered(render_width))
+                    masked += writer.add(frame, masker, boxes)
+                final = writer.finish(masker, lambda: _new_temporary(destination, temporaries))
+            if final != written:
+                written.unlink()
+            _sync(final)
+            os.replace(final, destination)
+        except BaseException:
+            for path in temporaries:
+                path.unlink(missing_ok=True)
+            raise
+        frames, bytes_in = source.num_frames, source.file_size
+    if not masked:
+        encoding = "unchanged"
+    elif not source.info.is_encapsulated:
+        encoding = "native"
+    else:
+        encoding = "lossy" if masker.lossy else "lossless"
+    result = LargeFileResult(frames, masked, bytes_in, destination.stat().st_size, encoding)
+    logger.debug(
+        "large file: %d frame(s), %d masked, %d -> %d bytes, %s",
+        result.frames, result.frames_masked, result.bytes_in, result.bytes_out, encoding,
+    )
+    return result
+
+
+# --------------------------------------------------------------------------
+# The dataset around Pixel Data
+
+
+def _output_datasets(
+    source: FrameSource, transform: HeaderTransform | None
+) -> tuple[Dataset, Dataset]:
+    """The header to write before Pixel Data and the elements to write after it.
+
+    The transform gets one dataset with both (so it also de-identifies what
+    follows Pixel Data), working on a copy: the source's header keeps
+    rendering frames and choosing fills as the original file says.
+    """
+    dataset = copy.deepcopy(source.header)
+    for tag in source.trailing.keys():
+        dataset[tag] = copy.deepcopy(source.trailing.get_item(tag))
+    if transform is not None:
+        transform(dataset)
+        if PIXEL_DATA_TAG in dataset:
+            raise DicomEncodeError("header_transform added Pixel Data to the header")
+        try:
+            unchanged = image_pixel_info(dataset) == source.info
+        except Exception:
+            unchanged = False
+        if not unchanged:
+            raise DicomEncodeError(
+                "header_transform changed the Image Pixel module or the transfer syntax"
+            )
+    trailing = Dataset()
+    for tag in [t for t in dataset.keys() if t > PIXEL_DATA_TAG]:
+        trailing[tag] = dataset.get_item(tag)
+        del dataset[tag]
+    return dataset, trailing
+
+
+def _trailing_bytes(
+    trailing: Dataset, header: Dataset, implicit: bool, read_implicit: bool
+) -> bytes:
+    """The elements after Pixel Data encoded as the header was written.
+
+    Raw (untouched) elements are copied as read unless the output encoding
+    differs from the one they were read in; text uses the header's character set.
+    """
+    if not len(trailing):
+        return b""
+    buffer = DicomBytesIO()
+    buffer.is_little_endian = True
+    buffer.is_implicit_VR = implicit
+    trailing.set_original_encoding(read_implicit, True)
+    write_elements(buffer, trailing, convert_encodings(header.get("SpecificCharacterSet")))
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------
+# Writers
+
+
+class _Writer:
+    """Streams Pixel Data into ``out`` after the header; ``finish`` completes the file."""
+
+    def __init__(self, source: FrameSource, header: Dataset, trailing: Dataset, out: BinaryIO):
+        self.source, self.info, self.header, self.out = source, source.info, header, out
+        self.header_bytes = write_dataset(header)
+        self.implicit = UID(header.file_meta.TransferSyntaxUID) == ImplicitVRLittleEndian
+        self.trailing_bytes = _trailing_bytes(
+            trailing, header, self.implicit, source.layout.implicit_vr
+        )
+        out.write(self.header_bytes)
+
+    def add(self, frame: SourceFrame, masker: FrameMasker, boxes: Sequence[Box]) -> int:
+        """Write one frame, masked when ``boxes`` touch it; 1 if it was masked."""
+        raise NotImplementedError
+
+    def finish(self, masker: FrameMasker, new_file: Callable[[], Path]) -> Path:
+        """Complete the output; the path of the finished file (a new one if rebuilt)."""
+        raise NotImplementedError
+
+
+def _writer_for(source: FrameSource, header: Dataset, trailing: Dataset, out: BinaryIO) -> _Writer:
+    if source.layout.encapsulated:
+        return _EncapsulatedWriter(source, header, trailing, out)
+    return _NativeWriter(source, header, trailing, out)
+
+
+class _NativeWriter(_Writer):
+    """Native Pixel Data: the input value, frame by frame, masked bytes changed in place.
+
+    1-bit frames can share a byte with the next frame: that byte is held
+    back until the next frame (which starts from it) is written.
+    """
+
+    def __init__(self, source: FrameSource, header: Dataset, trailing: Dataset, out: BinaryIO):
+        super().__init__(source, header, trailing, out)
+        length = source.layout.value_length
+        if self.implicit:
+            out.write(_PIXEL_TAG + struct.pack("<I", length))
+        else:
+            vr = source.layout.vr or ("OW" if self.info.bits_allocated > 8 else "OB")
+            out.write(_PIXEL_TAG + vr.encode("ascii") + b"\0\0" + struct.pack("<I", length))
+        self.held: tuple[int, bytes] | None = None  # (value offset, byte) not yet written
+        self.value_written = 0
+
+    def add(self, frame: SourceFrame, masker: FrameMasker, boxes: Sequence[Box]) -> int:
+        start, end, bit_offset = self.source.native_span(frame.index)
+        stored = frame.encoded if bit_offset == 0 and self.info.bits_allocated != 1 else None
+        window = stored if stored is not None else self.source.read_value(start, end)
+        if self.held is not None and self.held[0] == start:
+            window = self.held[1] + window[1:]
+        changed = None
+        if boxes:
+            changed = masker.mask(window, frame.decoded, boxes, bit_offset=bit_offset)
+        data = window if changed is None else changed
+        shares_last_byte = (
+            self.info.bits_allocated == 1
+            and frame.index + 1 < self.info.num_frames
+            and self.source.native_span(frame.index + 1)[0] == end - 1
+        )
+        if shares_last_byte:
+            self.held = (end - 1, data[-1:])
+            data = data[:-1]
+        else:
+            self.held = None
+        self.out.write(data)
+        self.value_written = end - 1 if shares_last_byte else end
+        return 0 if changed is None else 1
+
+    def finish(self, masker: FrameMasker, new_file: Callable[[], Path]) -> Path:
+        # Bytes after the last frame (padding to even length) are copied as stored.
+        length = self.source.layout.value_length
+        for position in range(self.value_written, length, _COPY_CHUNK):
+            self.out.write(self.source.read_value(position, min(length, position + _COPY_CHUNK)))
+        self.out.write(self.trailing_bytes)
+        return Path(self.out.name)
+
+
+class _EncapsulatedWriter(_Writer):
+    """Encapsulated Pixel Data: one fragment per frame; tables and lossy values at the end."""
+
+    def __init__(self, source: FrameSource, header: Dataset, trailing: Dataset, out: BinaryIO):
+        frames = source.num_frames
+        self.extended = _EXTENDED_OFFSETS in header and _EXTENDED_LENGTHS in header
+        if self.extended:
+            # Placeholders of the final size: the finished header is the same length.
+            header.ExtendedOffsetTable = bytes(8 * frames)
+            header.ExtendedOffsetTableLengths = bytes(8 * frames)
+        super().__init__(source, header, trailing, out)
+        self.basic = bool(source.basic_offsets) and not self.extended
+        out.write(_PIXEL_TAG + b"OB\0\0" + struct.pack("<I", 0xFFFFFFFF))
+        self.table_at = out.tell()
+        table_length = 4 * frames if self.basic else 0
+        out.write(_ITEM + struct.pack("<I", table_length) + bytes(table_length))
+        self.body_at = out.tell()
+        self.offsets: list[int] = []
+        self.lengths: list[int] = []
+        self.original_lengths = _extended_lengths(source.header) if self.extended else []
+
+    def add(self, frame: SourceFrame, masker: FrameMasker, boxes: Sequence[Box]) -> int:
+        changed = masker.mask(frame.encoded, frame.decoded, boxes) if boxes else None
+        data = frame.encoded if changed is None else changed
+        self.offsets.append(self.out.tell() - self.body_at)
+        if changed is not None or frame.index >= len(self.original_lengths):
+            self.lengths.append(len(data))
+        else:
+            self.lengths.append(self.original_lengths[frame.index])
+        padding = b"\0" * (len(data) % 2)
+        self.out.write(_ITEM + struct.pack("<I", len(data) + len(padding)))
+        self.out.write(data)
+        self.out.write(padding)
+        return 0 if changed is None else 1
+
+    def finish(self, masker: FrameMasker, new_file: Callable[[], Path]) -> Path:
+        self.out.write(_SEQUENCE_DELIMITER)
+        self.out.write(self.trailing_bytes)
+        frames = len(self.offsets)
+        if self.extended:
+            self.header.ExtendedOffsetTable = struct.pack(f"<{frames}Q", *self.offsets)
+            self.header.ExtendedOffsetTableLengths = struct.pack(f"<{frames}Q", *self.lengths)
+        masker.record_lossy(self.header)
+        header_bytes = write_dataset(self.header)
+        table = b""
+        if self.basic and self.offsets[-1] < 2**32:
+            table = struct.pack(f"<{frames}I", *self.offsets)
+        table_item = _ITEM + struct.pack("<I", len(table)) + table
+        if len(header_bytes) == len(self.header_bytes) and len(table_item) == (
+            self.body_at - self.table_at
+        ):
+            self.out.seek(0)
+            self.out.write(header_bytes)
+            self.out.seek(self.table_at)
+            self.out.write(table_item)
+            return Path(self.out.name)
+        return self._rebuild(header_bytes, table_item, new_file())
+
+    def _rebuild(self, header_bytes: bytes, table_item: bytes, target: Path) -> Path:
+        """The final header and table, then the frames already written, copied in chunks."""
+        logger.debug("rebuilding the output: the header or offset table changed size")
+        with open(target, "wb") as rebuilt:
+            rebuilt.write(header_bytes)
+            rebuilt.write(_PIXEL_TAG + b"OB\0\0" + struct.pack("<I", 0xFFFFFFFF))
+            rebuilt.write(table_item)
+            self.out.seek(self.body_at)
+            shutil.copyfileobj(self.out, rebuilt, _COPY_CHUNK)
+        return target
+
+
+def _extended_lengths(ds: Dataset) -> list[int]:
+    try:
+        raw = ds[_EXTENDED_LENGTHS].value
+        if isinstance(raw, bytes | bytearray):
+            return list(struct.unpack(f"<{len(raw) // 8}Q", raw))
+        return [int(v) for v in raw]
+    except Exception:
+        return []
+
+
+# --------------------------------------------------------------------------
+# Files
+
+
+def _new_temporary(destination: Path, created: list[Path]) -> Path:
+    """An empty file beside ``destination`` (same file system: the rename is atomic)."""
+    handle, name = tempfile.mkstemp(prefix=".sparkdeid-", suffix=".part", dir=destination.parent)
+    os.close(handle)
+    path = Path(name)
+    created.append(path)
+    return path
+
+
+def _sync(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
