@@ -24,6 +24,7 @@ from pyspark.ml import Pipeline
 
 from sparkdeid import schemas
 from sparkdeid.dicom.dicom_to_image import DicomToImage
+from sparkdeid.documents.document_cleaner import DOCUMENT_DICOM_COL, DicomDocumentCleaner
 from sparkdeid.metadata.metadata_deidentifier import DicomMetadataDeidentifier
 from sparkdeid.ner.ner_deid import NerDeid
 from sparkdeid.ocr.text_detector import TextDetector
@@ -69,6 +70,7 @@ def full_pipeline(
     frame_sampling: str = "all",
     frame_reuse: str = "changed",
     overlays: str = "clean",
+    documents: str = "clean",
     fail_closed: bool = True,
     redact_all: bool = False,
     min_confidence: float = 0.8,
@@ -79,39 +81,57 @@ def full_pipeline(
 ) -> Pipeline:
     """Pixels (OCR + PHI detection + masking) then metadata, one output row per file.
 
-    ``metadata`` keywords go to :func:`metadata_deidentifier` (strategy,
+    ``frame_reuse`` (``changed`` / ``strict`` / ``off``) decides how much of a
+    multi-frame file is read (see :class:`DicomToImage`). ``overlays``:
+    ``clean`` reads each overlay plane and clears the PHI bits in it,
+    ``remove`` deletes overlays. ``documents``: ``clean`` redacts encapsulated
+    PDF / CDA documents (removing, and recording in ``document_action``,
+    those that cannot be cleaned), ``remove`` leaves them to the strategy
+    (which empties them). ``metadata`` keywords go to :func:`metadata_deidentifier` (strategy,
     secret_file, group_strategy, remove_private_tags).
     """
-    return Pipeline(
-        stages=[
-            DicomToImage(
-                inputCol=input_col,
-                keepInput=True,
-                scale=scale,
-                frameLimit=frame_limit,
-                frameSampling=frame_sampling,
-                frameReuse=frame_reuse,
-                renderOverlays=overlays == "clean",
-            ),
-            TextDetector(engine=engine, engineOptions=json.dumps(dict(engine_options or {}))),
-            NerDeid(failClosed=fail_closed, redactAll=redact_all, minConfidence=min_confidence),
-            PositionFinder(padding=padding, mergeGap=padding),
-            DicomDrawRegions(
-                inputCols=[input_col, schemas.REGIONS_COL],
-                aggCols=list(agg_cols),
-                fill=fill,
-                forceOutput=force_output,
-                overlays=overlays,
-            ),
-            # Clean Pixel Data is claimed only when every frame is scanned.
-            metadata_deidentifier(
-                input_col=schemas.MASKED_DICOM_COL,
-                pixel_data_cleaned=frame_limit == 0,
-                cleaned_upstream=("overlays",) if overlays == "clean" else (),
-                **metadata,
-            ),
-        ]
-    )
+    if documents not in ("clean", "remove"):
+        raise ValueError("documents must be 'clean' or 'remove'")
+    cleaned = [name for name, on in (("overlays", overlays == "clean"),
+                                     ("documents", documents == "clean")) if on]
+    stages: list[Any] = [
+        DicomToImage(
+            inputCol=input_col,
+            keepInput=True,
+            scale=scale,
+            frameLimit=frame_limit,
+            frameSampling=frame_sampling,
+            frameReuse=frame_reuse,
+            renderOverlays=overlays == "clean",
+        ),
+        TextDetector(engine=engine, engineOptions=json.dumps(dict(engine_options or {}))),
+        NerDeid(failClosed=fail_closed, redactAll=redact_all, minConfidence=min_confidence),
+        PositionFinder(padding=padding, mergeGap=padding),
+        DicomDrawRegions(
+            inputCols=[input_col, schemas.REGIONS_COL],
+            aggCols=list(agg_cols),
+            fill=fill,
+            forceOutput=force_output,
+            overlays=overlays,
+        ),
+    ]
+    last = schemas.MASKED_DICOM_COL
+    if documents == "clean":
+        # before the metadata stage: the document is searched for the header's names
+        stages.append(DicomDocumentCleaner(
+            inputCol=last, outputCol=DOCUMENT_DICOM_COL, keepInput=False, engine=engine,
+            engineOptions=json.dumps(dict(engine_options or {})), failClosed=fail_closed,
+            minConfidence=min_confidence, redactAll=redact_all,
+        ))
+        last = DOCUMENT_DICOM_COL
+    # Clean Pixel Data is claimed only when every frame is scanned.
+    stages.append(metadata_deidentifier(
+        input_col=last,
+        pixel_data_cleaned=frame_limit == 0,
+        cleaned_upstream=cleaned,
+        **metadata,
+    ))
+    return Pipeline(stages=stages)
 
 
 def anonymisation_pipeline(**kwargs: Any) -> Pipeline:

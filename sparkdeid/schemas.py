@@ -137,6 +137,7 @@ MANIFEST_SCHEMA = StructType(
         StructField("input_bytes", LongType(), True),
         StructField("output_bytes", LongType(), True),
         StructField("input_id", StringType(), False),
+        StructField("document_action", StringType(), True),
     ]
 )
 

@@ -21,6 +21,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.types import StringType, StructField, StructType
 
 from sparkdeid import schemas
+from sparkdeid.documents.document_cleaner import DOCUMENT_ACTION_COL
 from sparkdeid.jobs.manifest import (
     MANIFEST_CSV,
     MANIFEST_PARQUET,
@@ -141,6 +142,10 @@ def write_outputs(
             columns=["input_path", "output_path", "status", "error", "input_bytes", "output_bytes"],
         )
         frame["input_id"] = [file_id(p) for p in frame["input_path"]]
+        frame["document_action"] = (
+            list(pdf[DOCUMENT_ACTION_COL]) if DOCUMENT_ACTION_COL in pdf.columns
+            else [None] * len(frame)
+        )
         for column in ("input_bytes", "output_bytes"):
             frame[column] = pd.array(frame[column], dtype="Int64")
         yield frame

@@ -1,8 +1,8 @@
 """The manifest: one row per input, so every file is accounted for.
 
 Written as CSV (for people) and Parquet (for Spark) next to the outputs.
-Rows carry paths, a status, an error message written without PHI, sizes and
-a hashed input id for logs.
+Rows carry paths, a status, an error message written without PHI, sizes,
+a hashed input id for logs, and what happened to an encapsulated document.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class ManifestRow:
     input_bytes: int | None
     output_bytes: int | None
     input_id: str
+    document_action: str | None = None  # e.g. "redacted:pdf:5", "removed:cda:malformed-xml"
 
 
 MANIFEST_COLUMNS = list(ManifestRow.__dataclass_fields__)
