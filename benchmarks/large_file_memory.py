@@ -6,10 +6,10 @@ invented name, date and id drawn with Pillow at a known box) over changing
 noise and anatomy. Then, each in a fresh child process so its peak RSS is its
 own:
 
-1. ``deidentify_large_file`` on the big file: OCR + PHI detection on frame 0,
-   those regions reused for every frame (:func:`first_frame_regions`, the one
-   function a frame-change tracker would replace), the tcia metadata profile
-   as ``header_transform``;
+1. ``deidentify_large_file`` on the big file with the batch job's finder
+   (:class:`~sparkdeid.jobs.large_files.ReusingRegionFinder`: frame reuse,
+   OCR only where new text appears), the tcia metadata profile as
+   ``header_transform``;
 2. the whole-file path on a smaller file: read the bytes, the same regions,
    ``mask_pixels`` then ``deidentify_bytes``, write the result.
 
@@ -48,6 +48,8 @@ from pydicom.uid import (  # noqa: E402
 )
 
 from sparkdeid.dicom.frames import RenderedFrame  # noqa: E402
+from sparkdeid.jobs.large_files import LargeFileSettings, ReusingRegionFinder  # noqa: E402
+from sparkdeid.ner.detect import DetectorConfig  # noqa: E402
 from sparkdeid.regions.boxes import Box  # noqa: E402
 
 SIZE = 512
@@ -145,22 +147,6 @@ def ocr_regions(rendered: RenderedFrame, engine: str, header: tuple[Any, ...] = 
     return [Box(r["x0"], r["y0"], r["x1"], r["y1"]) for r in find_regions(ocr, rows)]
 
 
-def first_frame_regions(engine: str, header: tuple[Any, ...] = ()) -> RegionFinder:
-    """``find_regions`` that OCRs frame 0 only and reuses its regions for every frame.
-
-    Right for a static banner; replace this one function with a frame-change
-    tracker (OCR again when the frame's annotation area changes).
-    """
-    found: list[Box] = []
-
-    def find(index: int, rendered: RenderedFrame) -> Sequence[Box]:
-        if index == 0:
-            found[:] = ocr_regions(rendered, engine, header)
-        return found
-
-    return find
-
-
 # --------------------------------------------------------------------------
 # Measurements, each run in a fresh child process
 
@@ -192,8 +178,11 @@ def streamed_child(src: str, dst: str, engine: str) -> dict[str, Any]:
     metadata = compiled_engine(_metadata_config())
     with FrameSource(src) as source:
         header = header_terms_of(source.header)
+        frames = source.num_frames
     baseline = _peak_rss()
-    finder = first_frame_regions(engine, header)
+    settings = LargeFileSettings(engine=engine, engine_options=(), detector=DetectorConfig(),
+                                 metadata=_metadata_config())
+    finder = ReusingRegionFinder(settings, header, frames)  # what the batch job's route uses
     found: list[int] = []
     after_first: list[int] = []
 
@@ -201,6 +190,7 @@ def streamed_child(src: str, dst: str, engine: str) -> dict[str, Any]:
         if index == 1:  # frame 0 is written: OCR ran, every buffer has been used once
             after_first.append(_peak_rss())
         boxes = finder(index, rendered)
+        counted.previous_extra = finder.previous_extra  # type: ignore[attr-defined]
         if index == 0:
             found.append(len(boxes))
         return boxes

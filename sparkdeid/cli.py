@@ -48,6 +48,9 @@ def _build_parser() -> argparse.ArgumentParser:
     deid.add_argument("--frame-reuse", choices=("changed", "strict", "off"), default="changed",
                       help="multi-frame files: read only frames/areas with new text (changed), "
                       "every changed area (strict), or every frame whole (off)")
+    deid.add_argument("--large-file-mb", type=int, default=256,
+                      help="files of this size or more go frame by frame from disk to disk "
+                      "(bounded memory; 0 = never)")
     deid.add_argument("--master", default=None, help="Spark master URL (default: local[*])")
 
     strategy = commands.add_parser("strategy", help="write a strategy CSV for a profile")
@@ -88,7 +91,8 @@ def _deid(args: argparse.Namespace) -> int:
         )
     spark = local_session(args.master)
     empty = spark.createDataFrame([], "path string, relative_path string")
-    summary = run_batch(spark, args.input, args.output, chosen.fit(empty))
+    summary = run_batch(spark, args.input, args.output, chosen.fit(empty),
+                        large_file_bytes=args.large_file_mb * 1024 * 1024)
     rate = summary.total / summary.seconds if summary.seconds else 0.0
     print(
         f"sparkdeid: {summary.total} files: {summary.ok} ok, {summary.errors} errors "

@@ -41,7 +41,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pydicom.charset import convert_encodings
 from pydicom.dataset import Dataset
@@ -59,6 +59,10 @@ from sparkdeid.regions.boxes import Box
 logger = logging.getLogger(__name__)
 
 RegionFinder = Callable[[int, RenderedFrame], Sequence[Box]]
+"""Boxes to mask on a frame. A finder may also set ``previous_extra`` after a
+call: boxes the *previous* frame must mask as well (text over moving anatomy
+is confirmed one frame after it appears), which is why frames are written
+one frame behind the finder."""
 HeaderTransform = Callable[[Dataset], None]
 
 _EXTENDED_OFFSETS = 0x7FE00001
@@ -142,9 +146,15 @@ def deidentify_large_file(
                 writer = _writer_for(source, header, trailing, out)
                 masker = FrameMasker(source.header, source.info, fill)
                 masked = 0
+                pending: tuple[Any, list[Box]] | None = None
                 for frame in source.frames():
-                    boxes = find_regions(frame.index, frame.rendered(render_width))
-                    masked += writer.add(frame, masker, boxes)
+                    boxes = list(find_regions(frame.index, frame.rendered(render_width)))
+                    if pending is not None:
+                        extra = list(getattr(find_regions, "previous_extra", ()) or ())
+                        masked += writer.add(pending[0], masker, pending[1] + extra)
+                    pending = (frame, boxes)
+                if pending is not None:
+                    masked += writer.add(pending[0], masker, pending[1])
                 final = writer.finish(masker, lambda: _new_temporary(destination, temporaries))
             if final != written:
                 written.unlink()

@@ -1,0 +1,144 @@
+"""Files too big to hold in memory: de-identified frame by frame on the executor.
+
+The pipeline stages pass whole files through Spark columns, which costs
+several copies of a file in memory; a 2 GB cine would take an executor down.
+Files above a size threshold are instead handed, by path, to
+:func:`~sparkdeid.dicom.large_file.deidentify_large_file`, which streams
+frames from disk to disk. The settings come from the fitted full pipeline
+(:func:`large_file_settings`), so both routes apply the same OCR engine,
+PHI detector, frame reuse, masking and metadata strategy. Overlays and
+encapsulated documents are not cleaned on this route: the strategy removes
+them (fail closed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+from sparkdeid.dicom.dicom_to_image import DicomToImage, image_struct
+from sparkdeid.dicom.frames import RenderedFrame
+from sparkdeid.dicom.large_file import LargeFileResult, deidentify_large_file
+from sparkdeid.metadata.engine import EngineConfig, compiled_engine
+from sparkdeid.metadata.metadata_deidentifier import DicomMetadataDeidentifier
+from sparkdeid.ner.detect import DetectorConfig, PhiDetector
+from sparkdeid.ner.header import header_terms_of
+from sparkdeid.ner.ner_deid import NerDeid, detector_for, frame_text
+from sparkdeid.ocr.frame_reuse import FrameReuseTracker
+from sparkdeid.ocr.registry import get_engine
+from sparkdeid.ocr.text_detector import TextDetector, ocr_image
+from sparkdeid.regions.boxes import Box
+from sparkdeid.regions.draw_regions import DicomDrawRegions
+from sparkdeid.regions.position_finder import PositionFinder, find_regions
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LargeFileSettings:
+    """What the streaming route needs; picklable, built on the driver."""
+
+    engine: str
+    engine_options: tuple[tuple[str, Any], ...]
+    detector: DetectorConfig
+    metadata: EngineConfig
+    frame_reuse: str = "changed"
+    render_width: int = 0
+    padding: float = 2.0
+    fill: str = "black"
+
+
+def large_file_settings(model: Any) -> LargeFileSettings | None:
+    """The settings of a fitted full pipeline, or None when it has no pixel stages."""
+    stages = list(getattr(model, "stages", [model]))
+    found: dict[type, Any] = {type(s): s for s in stages}
+    needed = (DicomToImage, TextDetector, NerDeid, PositionFinder, DicomDrawRegions,
+              DicomMetadataDeidentifier)
+    if not all(kind in found for kind in needed):
+        return None
+    import json
+
+    reader, ocr, ner = found[DicomToImage], found[TextDetector], found[NerDeid]
+    options = json.loads(ocr.getEngineOptions() or "{}")
+    metadata = found[DicomMetadataDeidentifier].engine_config()
+    # nothing upstream cleans overlays or documents on this route: let the strategy remove them
+    metadata = dataclasses.replace(metadata, cleaned_upstream=())
+    return LargeFileSettings(
+        engine=ocr.getEngine(),
+        engine_options=tuple(sorted(options.items())),
+        detector=ner.detector_config(),
+        metadata=metadata,
+        frame_reuse=reader.getFrameReuse(),
+        render_width=reader.getScale(),
+        padding=found[PositionFinder].getPadding(),
+        fill=found[DicomDrawRegions].getFill(),
+    )
+
+
+class ReusingRegionFinder:
+    """Frame reuse for the streaming route: reads only what the tracker asks for.
+
+    Called once per frame in order; returns the frame's boxes (its own and
+    those of the frames it reuses) and leaves in :attr:`previous_extra` what
+    the previous frame must mask too.
+    """
+
+    def __init__(self, settings: LargeFileSettings, header: tuple[Any, ...],
+                 num_frames: int) -> None:
+        self.engine = get_engine(settings.engine, dict(settings.engine_options))
+        self.detector: PhiDetector = detector_for(settings.detector)
+        self.header = header
+        self.padding = settings.padding
+        self.num_frames = num_frames
+        self.every_frame = settings.frame_reuse == "off"
+        self.tracker = FrameReuseTracker(screen=settings.frame_reuse == "changed")
+        self.previous_extra: list[Box] = []
+        self._own: dict[int, list[Box]] = {}
+        self._previous: tuple[int, RenderedFrame] | None = None
+
+    def __call__(self, index: int, rendered: RenderedFrame) -> Sequence[Box]:
+        self.previous_extra = []
+        if self.every_frame:
+            return self._read(rendered, None)
+        plan = self.tracker.plan(index, rendered.image, last=index == self.num_frames - 1)
+        if self.tracker.amend_previous and self._previous is not None:
+            earlier, image = self._previous
+            self.previous_extra = self._read(image, self.tracker.amend_previous)
+            self._own.setdefault(earlier, []).extend(self.previous_extra)
+        own = self._read(rendered, plan.areas) if plan.read else []
+        if own:
+            self._own[index] = own
+        self._previous = (index, rendered)
+        return own + [box for k in plan.reuse for box in self._own.get(k, [])]
+
+    def _read(self, rendered: RenderedFrame, areas: Sequence[Box] | None) -> list[Box]:
+        ocr = ocr_image(self.engine, image_struct(rendered), areas)
+        entities = self.detector.detect_frame(frame_text(ocr), self.header)
+        rows = [{"begin": e.begin, "end": e.end, "label": e.label} for e in entities]
+        return [Box(r["x0"], r["y0"], r["x1"], r["y1"])
+                for r in find_regions(ocr, rows, padding=self.padding, merge_gap=self.padding)]
+
+
+def deidentify_large_path(src: str, dst: str, settings: LargeFileSettings) -> LargeFileResult:
+    """One big file, disk to disk: pixels through frame reuse, header through the strategy."""
+    from sparkdeid.dicom.frame_source import FrameSource
+
+    with FrameSource(src) as source:
+        header = header_terms_of(source.header)
+        frames = source.num_frames
+    engine = compiled_engine(settings.metadata)
+
+    def transform(ds: Dataset) -> None:
+        engine.deidentify(ds)
+        ds.BurnedInAnnotation = "NO"
+
+    finder = ReusingRegionFinder(settings, header, frames)
+    return deidentify_large_file(
+        src, dst, find_regions=finder, header_transform=transform, fill=settings.fill,
+        render_width=settings.render_width,
+    )
