@@ -322,7 +322,9 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
                         {"x0": b.x0, "y0": b.y0, "x1": b.x1, "y1": b.y1} for b in plan.areas
                     ],
                     reuse_col: list(plan.reuse),
-                    **common,
+                    frames_col: info.num_frames,
+                    # header terms serve NER only: a frame with nothing to read needs none
+                    terms_col: terms if plan.read else None,
                 }
 
         def partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:

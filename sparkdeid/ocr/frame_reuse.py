@@ -286,14 +286,14 @@ def _line_candidates(
     x0, y0, x1, y1 = area
     if int(mask.sum()) < _LINE_MIN_PIXELS:
         return []
-    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    glyphs: list[tuple[int, int, int, int, int]] = []
-    for label in range(1, count):
-        left, top, w, h, pixels = (int(v) for v in stats[label])
-        if not _GLYPH_MIN_HEIGHT <= h <= _GLYPH_MAX_HEIGHT or w > 4 * _GLYPH_MAX_HEIGHT:
-            continue
-        if pixels >= 0.08 * w * h:
-            glyphs.append((left, top, w, h, pixels))
+    _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    parts = np.asarray(stats[1:], dtype=np.int64)
+    w, h, pixels = parts[:, 2], parts[:, 3], parts[:, 4]
+    keep = (
+        (h >= _GLYPH_MIN_HEIGHT) & (h <= _GLYPH_MAX_HEIGHT) & (w <= 4 * _GLYPH_MAX_HEIGHT)
+        & (pixels >= 0.08 * w * h)
+    )
+    glyphs = [(int(a), int(b), int(c), int(d), int(e)) for a, b, c, d, e in parts[keep]]
     height, width = grey.shape
     found = []
     for line in _lines(glyphs):
