@@ -83,7 +83,11 @@ def local_session(
 
     An already active session (a notebook's ``spark``) is reused untouched.
     Otherwise Java is checked first, the workers are pointed at this
-    interpreter, and the UI is off so tests and batch jobs bind no port.
+    interpreter, and the UI is off so tests and batch jobs bind no port. The
+    driver (which is also the executor in local mode) gets
+    ``$SPARKDEID_DRIVER_MEMORY`` (default 4g) rather than Spark's 1g: a
+    multi-frame file of a few hundred MB is held several times over while
+    its frames are regrouped.
     """
     from pyspark.sql import SparkSession
 
@@ -103,6 +107,7 @@ def local_session(
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "64")
         .config("spark.python.worker.reuse", "true")
         .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=WARN")
+        .config("spark.driver.memory", os.environ.get("SPARKDEID_DRIVER_MEMORY", "4g"))
     )
     for key, value in (extra_conf or {}).items():
         builder = builder.config(key, value)
