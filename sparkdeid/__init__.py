@@ -3,10 +3,12 @@
 import logging
 
 from sparkdeid.dicom.dicom_to_image import DicomToImage
+from sparkdeid.documents.document_cleaner import DicomDocumentCleaner
 from sparkdeid.errors import (
     BackendUnavailableError,
     DicomDecodeError,
     DicomEncodeError,
+    DocumentNotCleanableError,
     JavaUnavailableError,
     SecretError,
     SparkDeidError,
@@ -24,11 +26,13 @@ __version__ = "0.1.0"
 __all__ = [
     "BackendUnavailableError",
     "DicomDecodeError",
+    "DicomDocumentCleaner",
     "DicomDrawRegions",
     "DicomEncodeError",
     "DicomMetadataDeidentifier",
     "DicomToImage",
     "DicomToMetadata",
+    "DocumentNotCleanableError",
     "JavaUnavailableError",
     "NerDeid",
     "PositionFinder",

@@ -127,32 +127,41 @@ class FrameReuseTracker:
             return FramePlan(index, read=False, reuse=(self._key_index,))
         reuse = {self._key_index}
         to_read: list[tuple[int, int, int, int]] = []
-        confirmed: list[tuple[int, int, int, int]] = []  # still text: read one frame back too
-        for area in tile_areas(changed, self.tile, grey.shape):
+        areas = tile_areas(changed, self.tile, grey.shape)
+        still = {area: new_text_candidates(grey, self._key, previous, area)
+                 for area in areas} if self.screen else {}
+        confirmed = [c.box for found in still.values() for c in found
+                     if self._earlier_read(grey, c) is None]
+        if last and self.screen and any(
+            not _inside(c.box, [s.box for s in still[area]]) and self._earlier_read(grey, c) is None
+            for area in areas
+            for c in new_text_candidates(grey, self._key, previous, area, loose=True)
+        ):
+            plan = self._rekey(index, grey)
+            self.amend_previous = tuple(merge_overlapping(_box(b) for b in confirmed))
+            return plan
+        for area in areas:
             if not self.screen:
                 to_read.append(area)
                 continue
-            still = new_text_candidates(grey, self._key, previous, area)
-            if last and any(
-                not _inside(c.box, [s.box for s in still]) and self._earlier_read(grey, c) is None
-                for c in new_text_candidates(grey, self._key, previous, area, loose=True)
-            ):
-                return self._rekey(index, grey)
-            for candidate in still:
+            for candidate in still[area]:
                 earlier = self._earlier_read(grey, candidate)
                 if earlier is not None:
                     reuse.add(earlier.frame)
                     continue
                 candidate.frame = index
                 to_read.append(candidate.box)
-                confirmed.append(candidate.box)
                 self._read_areas.append(candidate)
         if not to_read:
             return FramePlan(index, read=False, reuse=tuple(sorted(reuse)))
+        # still text appeared one frame earlier at the latest: read it there too
+        self.amend_previous = tuple(merge_overlapping(_box(b) for b in confirmed))
         covered = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in to_read)
         if covered > _REKEY_SHARE * grey.size:
-            return self._rekey(index, grey)
-        self.amend_previous = tuple(merge_overlapping(_box(b) for b in confirmed))
+            amend = self.amend_previous
+            plan = self._rekey(index, grey)
+            self.amend_previous = amend
+            return plan
         return FramePlan(
             index,
             read=True,
