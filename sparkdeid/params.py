@@ -6,6 +6,7 @@ Setter and getter names follow John Snow Labs Visual NLP (``setInputCol``,
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pyspark.ml.param import Param, Params, TypeConverters
@@ -16,9 +17,11 @@ from sparkdeid import schemas
 HANDLE_INVALID_CHOICES = ("error", "skip", "keep")
 
 __all__ = [
+    "HasDetectorPolicy",
     "HasErrorCol",
     "HasInputCol",
     "HasKeepInput",
+    "HasOcrEngine",
     "HasOutputCol",
     "HasPathCol",
     "HasSecret",
@@ -199,3 +202,89 @@ class HasSecret(Params):
             self.getSecretEnvVar() or None,
         )
         return secret
+
+
+class HasOcrEngine(Params):
+    """The OCR back-end, for every stage that reads text off pixels."""
+
+    engine: Param[str] = Param(
+        Params._dummy(),
+        "engine",
+        "OCR back-end from sparkdeid.ocr.registry: 'rapidocr' (default; PP-OCR models "
+        "inside the rapidocr wheel), 'tesseract' (needs Debian tesseract-ocr), 'paddleocr' "
+        "(only with local model files)",
+        typeConverter=TypeConverters.toString,
+    )
+    engineOptions: Param[str] = Param(
+        Params._dummy(),
+        "engineOptions",
+        "JSON object of engine options (see the engine's docstring), e.g. "
+        '\'{"det_box_thresh": 0.4}\'',
+        typeConverter=TypeConverters.toString,
+    )
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(engine="rapidocr", engineOptions="{}")
+
+    def setEngine(self, value: str) -> Any:
+        return self._set(engine=value)
+
+    def getEngine(self) -> str:
+        return self.getOrDefault(self.engine)
+
+    def setEngineOptions(self, value: str | dict[str, Any]) -> Any:
+        return self._set(engineOptions=value if isinstance(value, str) else json.dumps(value))
+
+    def getEngineOptions(self) -> str:
+        return self.getOrDefault(self.engineOptions)
+
+    def engine_options(self) -> dict[str, Any]:
+        """engineOptions parsed; anything but a JSON object is an error."""
+        options = json.loads(self.getEngineOptions() or "{}")
+        if not isinstance(options, dict):
+            raise ValueError("engineOptions must be a JSON object")
+        return options
+
+
+class HasDetectorPolicy(Params):
+    """How cautious PHI detection is on text read off pixels (see DetectorConfig)."""
+
+    failClosed: Param[bool] = Param(
+        Params._dummy(), "failClosed",
+        "OCR text: mask every word that is not confidently recognised as safe (allow-listed "
+        "and read with at least minConfidence); off = mask recognised PHI only",
+        typeConverter=TypeConverters.toBoolean,
+    )
+    minConfidence: Param[float] = Param(
+        Params._dummy(), "minConfidence",
+        "OCR confidence below which an allow-listed word is not trusted (fail-closed mode)",
+        typeConverter=TypeConverters.toFloat,
+    )
+    redactAll: Param[bool] = Param(
+        Params._dummy(), "redactAll",
+        "every word read is an entity (full anonymisation of burned-in and document text)",
+        typeConverter=TypeConverters.toBoolean,
+    )
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(failClosed=True, minConfidence=0.8, redactAll=False)
+
+    def setFailClosed(self, value: bool) -> Any:
+        return self._set(failClosed=value)
+
+    def getFailClosed(self) -> bool:
+        return self.getOrDefault(self.failClosed)
+
+    def setMinConfidence(self, value: float) -> Any:
+        return self._set(minConfidence=value)
+
+    def getMinConfidence(self) -> float:
+        return self.getOrDefault(self.minConfidence)
+
+    def setRedactAll(self, value: bool) -> Any:
+        return self._set(redactAll=value)
+
+    def getRedactAll(self) -> bool:
+        return self.getOrDefault(self.redactAll)

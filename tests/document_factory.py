@@ -26,14 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from xml.sax.saxutils import escape
 
-import pydicom
 from fpdf import FPDF
 from PIL import Image, ImageDraw, ImageFont
 from pydicom import Dataset
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, generate_uid
 
-from tests.factories import SyntheticPatient, pseudo_word
+from tests.factories import SyntheticPatient, dataset_bytes, pseudo_word
 
 ENCAPSULATED_PDF_STORAGE = UID("1.2.840.10008.5.1.4.1.1.104.1")
 ENCAPSULATED_CDA_STORAGE = UID("1.2.840.10008.5.1.4.1.1.104.2")
@@ -341,8 +340,4 @@ def encapsulated_dataset(
     return ds
 
 
-def dicom_bytes(ds: Dataset) -> bytes:
-    """The dataset as a Part 10 file."""
-    buffer = io.BytesIO()
-    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
-    return buffer.getvalue()
+dicom_bytes = dataset_bytes  # the name the document tests use

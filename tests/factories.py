@@ -25,6 +25,7 @@ Faker versions).
 from __future__ import annotations
 
 import functools
+import io
 import os
 import random
 import zlib
@@ -98,6 +99,28 @@ NATIVE_TRANSFER_SYNTAXES: tuple[UID, ...] = (
 )
 COMPRESSED_TRANSFER_SYNTAXES: tuple[UID, ...] = (RLELossless, JPEGLSLossless, JPEG2000Lossless)
 ALL_TRANSFER_SYNTAXES: tuple[UID, ...] = NATIVE_TRANSFER_SYNTAXES + COMPRESSED_TRANSFER_SYNTAXES
+
+
+def dataset_bytes(ds: Dataset) -> bytes:
+    """``ds`` as a Part 10 file (preamble and file meta written)."""
+    buffer = io.BytesIO()
+    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def engine_config(source: str, secret: bytes, **kwargs: Any) -> Any:
+    """An EngineConfig for a profile name or CSV text, recording its method codes."""
+    from sparkdeid.metadata.engine import EngineConfig
+    from sparkdeid.metadata.strategy import resolve_strategy
+
+    resolved = resolve_strategy(source)
+    return EngineConfig(
+        strategy_csv=resolved.csv_text,
+        secret=secret,
+        method_description=resolved.method_description,
+        method_codes=resolved.method_codes,
+        **kwargs,
+    )
 
 
 @functools.cache

@@ -17,7 +17,6 @@ first PDF arrives.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,10 +37,17 @@ from sparkdeid.documents.encapsulated import (
 )
 from sparkdeid.documents.pdf import DEFAULT_DPI, DEFAULT_PAGE_LIMIT, PdfOptions
 from sparkdeid.ner.detect import DetectorConfig
-from sparkdeid.ner.ner_deid import _NerDeidParams, detector_for
+from sparkdeid.ner.ner_deid import detector_for
 from sparkdeid.ocr.registry import get_engine
-from sparkdeid.ocr.text_detector import _TextDetectorParams
-from sparkdeid.params import HasErrorCol, HasInputCol, HasKeepInput, HasOutputCol, HasPathCol
+from sparkdeid.params import (
+    HasDetectorPolicy,
+    HasErrorCol,
+    HasInputCol,
+    HasKeepInput,
+    HasOcrEngine,
+    HasOutputCol,
+    HasPathCol,
+)
 from sparkdeid.rows import RowSettings, output_schema, run_per_file
 
 DOCUMENT_ACTION_COL = "document_action"
@@ -49,15 +55,9 @@ DOCUMENT_DICOM_COL = "document_dicom"
 
 
 class _DicomDocumentCleanerParams(
-    HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, HasErrorCol
+    HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, HasErrorCol, HasOcrEngine,
+    HasDetectorPolicy,
 ):
-    # Declared once where the OCR and NER stages declare them; shared here so
-    # the documentation cannot drift.
-    engine: Param[str] = _TextDetectorParams.engine
-    engineOptions: Param[str] = _TextDetectorParams.engineOptions
-    failClosed: Param[bool] = _NerDeidParams.failClosed
-    minConfidence: Param[float] = _NerDeidParams.minConfidence
-    redactAll: Param[bool] = _NerDeidParams.redactAll
 
     onUncleanable: Param[str] = Param(
         Params._dummy(),
@@ -94,11 +94,6 @@ class _DicomDocumentCleanerParams(
         self._setDefault(
             inputCol=schemas.CONTENT_COL,
             outputCol=DOCUMENT_DICOM_COL,
-            engine="rapidocr",
-            engineOptions="{}",
-            failClosed=True,
-            minConfidence=0.8,
-            redactAll=False,
             onUncleanable="remove",
             pageLimit=DEFAULT_PAGE_LIMIT,
             dpi=DEFAULT_DPI,
@@ -171,36 +166,6 @@ class DicomDocumentCleaner(
     def setOutputCol(self, value: str) -> DicomDocumentCleaner:
         return self._set(outputCol=value)
 
-    def setEngine(self, value: str) -> DicomDocumentCleaner:
-        return self._set(engine=value)
-
-    def getEngine(self) -> str:
-        return self.getOrDefault(self.engine)
-
-    def setEngineOptions(self, value: str | dict[str, Any]) -> DicomDocumentCleaner:
-        return self._set(engineOptions=value if isinstance(value, str) else json.dumps(value))
-
-    def getEngineOptions(self) -> str:
-        return self.getOrDefault(self.engineOptions)
-
-    def setFailClosed(self, value: bool) -> DicomDocumentCleaner:
-        return self._set(failClosed=value)
-
-    def getFailClosed(self) -> bool:
-        return self.getOrDefault(self.failClosed)
-
-    def setMinConfidence(self, value: float) -> DicomDocumentCleaner:
-        return self._set(minConfidence=value)
-
-    def getMinConfidence(self) -> float:
-        return self.getOrDefault(self.minConfidence)
-
-    def setRedactAll(self, value: bool) -> DicomDocumentCleaner:
-        return self._set(redactAll=value)
-
-    def getRedactAll(self) -> bool:
-        return self.getOrDefault(self.redactAll)
-
     def setOnUncleanable(self, value: str) -> DicomDocumentCleaner:
         if value not in ON_UNCLEANABLE_CHOICES:
             raise ValueError(f"onUncleanable must be one of {ON_UNCLEANABLE_CHOICES}")
@@ -240,10 +205,7 @@ class DicomDocumentCleaner(
         on_uncleanable = self.getOnUncleanable()
         if on_uncleanable not in ON_UNCLEANABLE_CHOICES:
             raise ValueError(f"onUncleanable must be one of {ON_UNCLEANABLE_CHOICES}")
-        engine_name = self.getEngine()
-        options = json.loads(self.getEngineOptions() or "{}")
-        if not isinstance(options, dict):
-            raise ValueError("engineOptions must be a JSON object")
+        engine_name, options = self.getEngine(), self.engine_options()
         detector_for(config)  # fail on the driver if a back-end is missing
         get_engine(engine_name, options)
         output_col, action_col = self.getOutputCol(), self.getDocumentActionCol()

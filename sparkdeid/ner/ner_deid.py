@@ -30,7 +30,13 @@ from sparkdeid.ner.base import Entity, HeaderTerm
 from sparkdeid.ner.detect import DetectorConfig, PhiDetector, merge_entities
 from sparkdeid.ner.models import entities_from_chunks
 from sparkdeid.ocr.base import FrameText, PlacedWord
-from sparkdeid.params import HasErrorCol, HasInputCol, HasKeepInput, HasOutputCol
+from sparkdeid.params import (
+    HasDetectorPolicy,
+    HasErrorCol,
+    HasInputCol,
+    HasKeepInput,
+    HasOutputCol,
+)
 from sparkdeid.regions.boxes import Box
 from sparkdeid.rows import FileStageError, RowSettings, output_schema, safe_message
 
@@ -44,7 +50,7 @@ def detector_for(config: DetectorConfig) -> PhiDetector:
     return _DETECTORS[config]
 
 
-class _NerDeidParams(HasInputCol, HasOutputCol, HasKeepInput, HasErrorCol):
+class _NerDeidParams(HasInputCol, HasOutputCol, HasKeepInput, HasErrorCol, HasDetectorPolicy):
     headerTermsCol: Param[str] = Param(
         Params._dummy(), "headerTermsCol",
         "column with the file's identifying header values (from DicomToImage); '' or a "
@@ -76,22 +82,6 @@ class _NerDeidParams(HasInputCol, HasOutputCol, HasKeepInput, HasErrorCol):
         Params._dummy(), "spacyModel",
         "name of an installed spaCy pipeline used as an extra signal ('' = none)",
         typeConverter=TypeConverters.toString,
-    )
-    failClosed: Param[bool] = Param(
-        Params._dummy(), "failClosed",
-        "OCR mode: mask every word that is not confidently recognised as safe (allow-listed "
-        "and read with at least minConfidence); off = mask recognised PHI only",
-        typeConverter=TypeConverters.toBoolean,
-    )
-    minConfidence: Param[float] = Param(
-        Params._dummy(), "minConfidence",
-        "OCR confidence below which an allow-listed word is not trusted (fail-closed mode)",
-        typeConverter=TypeConverters.toFloat,
-    )
-    redactAll: Param[bool] = Param(
-        Params._dummy(), "redactAll",
-        "OCR mode: every detected word is an entity (full anonymisation of burned-in text)",
-        typeConverter=TypeConverters.toBoolean,
     )
     allowList: Param[list[str]] = Param(
         Params._dummy(), "allowList",
@@ -131,9 +121,6 @@ class _NerDeidParams(HasInputCol, HasOutputCol, HasKeepInput, HasErrorCol):
             useRules=True,
             useNames=True,
             spacyModel="",
-            failClosed=True,
-            minConfidence=0.8,
-            redactAll=False,
             allowList=[],
             denyList=[],
             externalNerModelPath="",
@@ -242,24 +229,6 @@ class NerDeid(Transformer, _NerDeidParams, DefaultParamsReadable, DefaultParamsW
 
     def getSpacyModel(self) -> str:
         return self.getOrDefault(self.spacyModel)
-
-    def setFailClosed(self, value: bool) -> NerDeid:
-        return self._set(failClosed=value)
-
-    def getFailClosed(self) -> bool:
-        return self.getOrDefault(self.failClosed)
-
-    def setMinConfidence(self, value: float) -> NerDeid:
-        return self._set(minConfidence=value)
-
-    def getMinConfidence(self) -> float:
-        return self.getOrDefault(self.minConfidence)
-
-    def setRedactAll(self, value: bool) -> NerDeid:
-        return self._set(redactAll=value)
-
-    def getRedactAll(self) -> bool:
-        return self.getOrDefault(self.redactAll)
 
     def setAllowList(self, value: list[str]) -> NerDeid:
         return self._set(allowList=value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -10,7 +9,6 @@ import numpy as np
 import pandas as pd
 from pyspark import keyword_only
 from pyspark.ml import Transformer
-from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 from pyspark.sql.types import StructField
@@ -19,36 +17,24 @@ from sparkdeid import schemas
 from sparkdeid.ocr.base import layout_text, read_area
 from sparkdeid.ocr.ink import tighten_to_ink
 from sparkdeid.ocr.registry import get_engine
-from sparkdeid.params import HasErrorCol, HasInputCol, HasKeepInput, HasOutputCol
+from sparkdeid.params import (
+    HasErrorCol,
+    HasInputCol,
+    HasKeepInput,
+    HasOcrEngine,
+    HasOutputCol,
+)
 from sparkdeid.regions.boxes import Box
 from sparkdeid.rows import FileStageError, RowSettings, output_schema, safe_message
 
 
-class _TextDetectorParams(HasInputCol, HasOutputCol, HasKeepInput, HasErrorCol):
-    engine: Param[str] = Param(
-        Params._dummy(),
-        "engine",
-        "OCR back-end from sparkdeid.ocr.registry: 'rapidocr' (default; PP-OCR models "
-        "inside the rapidocr wheel), 'tesseract' (needs Debian tesseract-ocr), 'paddleocr' "
-        "(only with local model files)",
-        typeConverter=TypeConverters.toString,
-    )
-    engineOptions: Param[str] = Param(
-        Params._dummy(),
-        "engineOptions",
-        "JSON object of engine options (see the engine's docstring), e.g. "
-        '\'{"det_box_thresh": 0.4}\'',
-        typeConverter=TypeConverters.toString,
-    )
-
+class _TextDetectorParams(HasInputCol, HasOutputCol, HasKeepInput, HasErrorCol, HasOcrEngine):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self._setDefault(
             inputCol=schemas.IMAGE_COL,
             outputCol=schemas.OCR_COL,
             keepInput=False,
-            engine="rapidocr",
-            engineOptions="{}",
         )
 
 
@@ -97,24 +83,9 @@ class TextDetector(Transformer, _TextDetectorParams, DefaultParamsReadable, Defa
     def setOutputCol(self, value: str) -> TextDetector:
         return self._set(outputCol=value)
 
-    def setEngine(self, value: str) -> TextDetector:
-        return self._set(engine=value)
-
-    def getEngine(self) -> str:
-        return self.getOrDefault(self.engine)
-
-    def setEngineOptions(self, value: str | dict[str, Any]) -> TextDetector:
-        return self._set(engineOptions=value if isinstance(value, str) else json.dumps(value))
-
-    def getEngineOptions(self) -> str:
-        return self.getOrDefault(self.engineOptions)
-
     def _transform(self, dataset: DataFrame) -> DataFrame:
         input_col, output_col = self.getInputCol(), self.getOutputCol()
-        engine_name = self.getEngine()
-        options = json.loads(self.getEngineOptions() or "{}")
-        if not isinstance(options, dict):
-            raise ValueError("engineOptions must be a JSON object")
+        engine_name, options = self.getEngine(), self.engine_options()
         get_engine(engine_name, options)  # fail on the driver if the back-end is missing
         settings = RowSettings(
             input_col=input_col,

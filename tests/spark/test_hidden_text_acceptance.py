@@ -31,19 +31,14 @@ from sparkdeid.ocr.base import layout_text
 from sparkdeid.ocr.registry import get_engine
 from sparkdeid.pipeline import full_pipeline
 from tests.cine_factory import build_cine
-from tests.document_factory import dicom_bytes, encapsulated_cda, encapsulated_pdf
+from tests.document_factory import encapsulated_cda, encapsulated_pdf
+from tests.factories import dataset_bytes
 from tests.overlay_factory import overlay_case
 from tests.unit.test_structured_content import codes, planted_sr
 
 pytestmark = pytest.mark.spark
 
 ICON_TEXT = "GRISWALDA THORNQUIST"
-
-
-def _bytes(ds: Dataset) -> bytes:
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
 
 
 def _with_icon(path: str) -> Dataset:
@@ -93,16 +88,17 @@ def run(spark, tmp_path_factory):
     inbox.mkdir()
     cine = build_cine(inbox / "cine.dcm", frames=30, late_label_at=12)
     overlay = overlay_case("basic")
-    (inbox / "overlay.dcm").write_bytes(_bytes(overlay.ds))
+    (inbox / "overlay.dcm").write_bytes(dataset_bytes(overlay.ds))
     (inbox / "siemens.dcm").write_bytes(
         Path(get_testdata_file("MR-SIEMENS-DICOM-WithOverlays.dcm")).read_bytes()
     )
     pdf, cda = encapsulated_pdf(seed=7), encapsulated_cda(seed=8)
-    (inbox / "report_pdf.dcm").write_bytes(dicom_bytes(pdf.ds))
-    (inbox / "report_cda.dcm").write_bytes(dicom_bytes(cda.ds))
+    (inbox / "report_pdf.dcm").write_bytes(dataset_bytes(pdf.ds))
+    (inbox / "report_cda.dcm").write_bytes(dataset_bytes(cda.ds))
     sr = planted_sr()
-    (inbox / "sr.dcm").write_bytes(_bytes(sr))
-    (inbox / "icon.dcm").write_bytes(_bytes(_with_icon(get_testdata_file("CT_small.dcm"))))
+    (inbox / "sr.dcm").write_bytes(dataset_bytes(sr))
+    icon = _with_icon(get_testdata_file("CT_small.dcm"))
+    (inbox / "icon.dcm").write_bytes(dataset_bytes(icon))
     secret = root / "secret.key"
     secret.write_text("acceptance-secret-0123456789")
     empty = spark.createDataFrame([], "path string, relative_path string")

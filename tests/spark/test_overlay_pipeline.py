@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 from pydicom.data import get_testdata_file
@@ -11,15 +9,10 @@ from pydicom.data import get_testdata_file
 from sparkdeid.dicom.codec import read_dataset
 from sparkdeid.dicom.overlays import overlay_bits, overlay_planes
 from sparkdeid.pipeline import full_pipeline
+from tests.factories import dataset_bytes
 from tests.overlay_factory import overlay_case
 
 pytestmark = pytest.mark.spark
-
-
-def _bytes(ds) -> bytes:
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
 
 
 def _run(spark, tmp_path, secret_file, files: dict[str, bytes], **options):
@@ -37,7 +30,7 @@ def test_phi_bits_cleared_and_other_overlay_bits_kept(spark, tmp_path, secret_fi
     with open(siemens, "rb") as handle:
         siemens_bytes = handle.read()
     rows = _run(spark, tmp_path, secret_file,
-                {"synthetic.dcm": _bytes(case.ds), "siemens.dcm": siemens_bytes})
+                {"synthetic.dcm": dataset_bytes(case.ds), "siemens.dcm": siemens_bytes})
     assert all(r["error"] is None for r in rows.values())
 
     out = read_dataset(bytes(rows["synthetic.dcm"]["dicom"]))
@@ -53,7 +46,7 @@ def test_phi_bits_cleared_and_other_overlay_bits_kept(spark, tmp_path, secret_fi
             assert not bits[y0:y1, x0:x1].any(), text.text
         else:
             assert np.array_equal(bits[y0:y1, x0:x1], before[y0:y1, x0:x1]), text.text
-    original = read_dataset(_bytes(case.ds))
+    original = read_dataset(dataset_bytes(case.ds))
     assert out.PixelData == original.PixelData  # the image under the overlay is untouched
 
     # the real file keeps an overlay plane of its original size
@@ -63,7 +56,7 @@ def test_phi_bits_cleared_and_other_overlay_bits_kept(spark, tmp_path, secret_fi
 
 def test_overlays_removed_on_request(spark, tmp_path, secret_file):
     case = overlay_case("basic")
-    rows = _run(spark, tmp_path, secret_file, {"synthetic.dcm": _bytes(case.ds)},
+    rows = _run(spark, tmp_path, secret_file, {"synthetic.dcm": dataset_bytes(case.ds)},
                 overlays="remove")
     out = read_dataset(bytes(rows["synthetic.dcm"]["dicom"]))
     assert overlay_planes(out) == []

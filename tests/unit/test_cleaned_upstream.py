@@ -16,8 +16,7 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
 from sparkdeid import DicomMetadataDeidentifier
 from sparkdeid.metadata.engine import EngineConfig, MetadataEngine, deidentify_bytes
-from sparkdeid.metadata.strategy import resolve_strategy
-from tests.factories import scan_bytes, scan_for_strings
+from tests.factories import engine_config, scan_bytes, scan_for_strings
 
 SECRET = b"cleaned-upstream-test-secret"
 ROOT = "1.2.826.0.1.3680043.99."
@@ -28,14 +27,7 @@ PDF = b"%PDF-1.4\n% redacted upstream: clinical words remain\n%%EOF\n"  # even l
 
 
 def config(source: str = "tcia", **kwargs: Any) -> EngineConfig:
-    resolved = resolve_strategy(source)
-    return EngineConfig(
-        strategy_csv=resolved.csv_text,
-        secret=SECRET,
-        method_description=resolved.method_description,
-        method_codes=resolved.method_codes,
-        **kwargs,
-    )
+    return engine_config(source, SECRET, **kwargs)
 
 
 def base(sop_class: str = CTImageStorage) -> Dataset:

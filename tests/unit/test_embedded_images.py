@@ -21,8 +21,7 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 from sparkdeid.metadata import embedded_images as images
 from sparkdeid.metadata.engine import EngineConfig, MetadataEngine, deidentify_bytes
 from sparkdeid.metadata.private_tags import PathStep, PrivateTagKnowledgeBase
-from sparkdeid.metadata.strategy import resolve_strategy
-from tests.factories import scan_bytes, scan_for_strings
+from tests.factories import dataset_bytes, engine_config, scan_bytes, scan_for_strings
 
 SECRET = b"embedded-images-test-secret"
 HEADER = "Tags,VR,Name,Status,Action,Option\n"
@@ -33,20 +32,11 @@ KEPT_CREATOR, KEPT_SEQUENCE = "SIEMENS SYNGO ADVANCED PRESENTATION", 0x02
 
 
 def config(source: str, **kwargs: Any) -> EngineConfig:
-    resolved = resolve_strategy(source)
-    return EngineConfig(
-        strategy_csv=resolved.csv_text,
-        secret=SECRET,
-        method_description=resolved.method_description,
-        method_codes=resolved.method_codes,
-        **kwargs,
-    )
+    return engine_config(source, SECRET, **kwargs)
 
 
 def to_bytes(ds: Dataset) -> bytes:
-    buffer = io.BytesIO()
-    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
-    return buffer.getvalue()
+    return dataset_bytes(ds)
 
 
 def picture(text: str, size: int = 64) -> bytes:

@@ -27,7 +27,8 @@ from sparkdeid.metadata.engine import (
     patient_key,
 )
 from sparkdeid.metadata.extract import tag_document
-from sparkdeid.metadata.strategy import load_strategy, resolve_strategy
+from sparkdeid.metadata.strategy import load_strategy
+from tests.factories import dataset_bytes, engine_config
 
 SECRET = b"engine-unit-test-secret"
 HEADER = "Tags,VR,Name,Status,Action,Option\n"
@@ -37,15 +38,7 @@ PATIENT_B = ("PID99001", "KELDOR^MAVIS")
 
 
 def config(source: str = "basic", secret: bytes = SECRET, **kwargs: Any) -> EngineConfig:
-    """A profile name or CSV text, with the method description/codes it records."""
-    resolved = resolve_strategy(source)
-    return EngineConfig(
-        strategy_csv=resolved.csv_text,
-        secret=secret,
-        method_description=resolved.method_description,
-        method_codes=resolved.method_codes,
-        **kwargs,
-    )
+    return engine_config(source, secret, **kwargs)
 
 
 def engine(source: str = "basic", **kwargs: Any) -> MetadataEngine:
@@ -84,9 +77,7 @@ def ct(
 
 
 def to_bytes(ds: Dataset) -> bytes:
-    buffer = io.BytesIO()
-    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
-    return buffer.getvalue()
+    return dataset_bytes(ds)
 
 
 def days_between(a: str, b: str) -> int:

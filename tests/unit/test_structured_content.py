@@ -25,7 +25,7 @@ from sparkdeid.metadata.actions import ActionContext
 from sparkdeid.metadata.engine import EngineConfig, MetadataEngine, deidentify_bytes
 from sparkdeid.metadata.pseudonyms import Pseudonymizer
 from sparkdeid.metadata.strategy import load_strategy, resolve_strategy
-from tests.factories import scan_bytes, scan_for_strings
+from tests.factories import dataset_bytes, engine_config, scan_bytes, scan_for_strings
 
 SECRET = b"structured-content-test-secret"
 HEADER = "Tags,VR,Name,Status,Action,Option\n"
@@ -62,20 +62,11 @@ NEEDLES = (
 
 
 def config(source: str, **kwargs: Any) -> EngineConfig:
-    resolved = resolve_strategy(source)
-    return EngineConfig(
-        strategy_csv=resolved.csv_text,
-        secret=SECRET,
-        method_description=resolved.method_description,
-        method_codes=resolved.method_codes,
-        **kwargs,
-    )
+    return engine_config(source, SECRET, **kwargs)
 
 
 def to_bytes(ds: Dataset) -> bytes:
-    buffer = io.BytesIO()
-    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
-    return buffer.getvalue()
+    return dataset_bytes(ds)
 
 
 def run(ds: Dataset, source: str) -> tuple[Dataset, bytes]:
