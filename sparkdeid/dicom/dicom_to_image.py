@@ -36,8 +36,12 @@ from sparkdeid.dicom.codec import read_dataset
 from sparkdeid.dicom.frames import (
     FRAME_SAMPLING,
     RenderedFrame,
+    Stretch,
+    decode_frame,
     frame_indices,
+    frame_stretch,
     pixel_info,
+    render_decoded,
     render_frame,
 )
 from sparkdeid.dicom.overlays import overlay_bits, overlay_planes, render_overlay
@@ -395,9 +399,16 @@ def planned_frames(
     frame is handed on only after its successor has been planned.
     """
     tracker = FrameReuseTracker(screen=reuse == "changed")
+    info = pixel_info(ds)
+    if info is None:
+        return
     pending: tuple[FramePlan, RenderedFrame] | None = None
+    stretch: Stretch | None = None
     for index in range(num_frames):
-        rendered = render_frame(ds, index, width)
+        decoded = decode_frame(ds, index, info=info)
+        if index == 0:  # every frame rendered alike, so unchanged text stays identical
+            stretch = frame_stretch(ds, info, decoded, 0)
+        rendered = render_decoded(ds, info, decoded, index, width, stretch)
         plan = tracker.plan(index, rendered.image, last=index == num_frames - 1)
         if pending is not None:
             yield _amended(pending[0], tracker.amend_previous), pending[1]

@@ -60,6 +60,7 @@ from sparkdeid.dicom.codec import looks_like_dicom
 from sparkdeid.dicom.frames import (
     PIXEL_DATA_TAG,
     RenderedFrame,
+    Stretch,
     decode_encoded_frame,
     decode_native_frame,
     image_pixel_info,
@@ -120,9 +121,10 @@ class SourceFrame:
     def decoded(self) -> np.ndarray:
         return self.source.decode(self.encoded)
 
-    def rendered(self, target_width: int = 0) -> RenderedFrame:
+    def rendered(self, target_width: int = 0, stretch: Stretch | None = None) -> RenderedFrame:
         return render_decoded(
-            self.source.header, self.source.info, self.decoded, self.index, target_width
+            self.source.header, self.source.info, self.decoded, self.index, target_width,
+            stretch,
         )
 
 

@@ -429,8 +429,12 @@ def _window(values: np.ndarray, centre: float, width: float, function: str) -> n
     return np.clip((values - (centre - 0.5)) / (width - 1.0) + 0.5, 0.0, 1.0)
 
 
-def _robust_stretch(values: np.ndarray) -> np.ndarray:
-    """Percentile min-max stretch to 0..1; true min-max when the percentiles coincide.
+Stretch = tuple[float, float]
+"""Low and high values a percentile stretch maps to black and white."""
+
+
+def _stretch_bounds(values: np.ndarray) -> Stretch | None:
+    """Percentile bounds; the true min-max when the percentiles coincide.
 
     A mostly flat image with small text (black ultrasound margins, a
     screenshot) has equal percentiles; min-max then keeps the text at full
@@ -438,14 +442,34 @@ def _robust_stretch(values: np.ndarray) -> np.ndarray:
     """
     finite = values[np.isfinite(values)]
     if finite.size == 0:
-        return np.zeros_like(values)
+        return None
     step = max(1, finite.size // _STRETCH_SAMPLES)
     low, high = np.percentile(finite[::step], _STRETCH_PERCENTILES)
     if high <= low:
         low, high = float(finite.min()), float(finite.max())
-    if high <= low:
+    return (float(low), float(high)) if high > low else None
+
+
+def _robust_stretch(values: np.ndarray, bounds: Stretch | None = None) -> np.ndarray:
+    """Stretch to 0..1 between ``bounds`` (default: this frame's own percentiles)."""
+    low_high = bounds or _stretch_bounds(values)
+    if low_high is None:
         return np.zeros_like(values)
+    low, high = low_high
     return np.clip((values - low) / (high - low), 0.0, 1.0)
+
+
+def frame_stretch(ds: Dataset, info: PixelInfo, arr: np.ndarray, index: int) -> Stretch | None:
+    """The stretch bounds of a decoded greyscale frame, to render other frames alike.
+
+    A cine rendered frame by frame with each frame's own percentiles changes
+    the grey level of the same burned-in text from frame to frame; frame
+    reuse needs unchanged text to stay pixel-identical, so it renders every
+    frame with the first frame's bounds.
+    """
+    if info.samples_per_pixel != 1 or info.decoded_photometric == "PALETTE COLOR":
+        return None
+    return _stretch_bounds(_modality_values(ds, arr, index))
 
 
 def _restretch_clipped(
@@ -492,7 +516,9 @@ def _voi_lut_values(ds: Dataset, values: np.ndarray) -> np.ndarray | None:
     return np.clip((out - low) / (high - low), 0.0, 1.0)
 
 
-def _grey_unit(ds: Dataset, info: PixelInfo, arr: np.ndarray, index: int) -> np.ndarray:
+def _grey_unit(
+    ds: Dataset, info: PixelInfo, arr: np.ndarray, index: int, stretch: Stretch | None = None
+) -> np.ndarray:
     """A greyscale frame as displayed, 0 (black) .. 1 (white)."""
     values = _modality_values(ds, arr, index)
     shown: np.ndarray | None = None
@@ -512,13 +538,13 @@ def _grey_unit(ds: Dataset, info: PixelInfo, arr: np.ndarray, index: int) -> np.
         # A window that maps every pixel to one level would hide burned-in text.
         shown = None
     if shown is None:
-        shown = _robust_stretch(values)
+        shown = _robust_stretch(values, stretch)
     elif edges is not None:
         shown = _restretch_clipped(shown, values, *edges)
     else:
         # A VOI LUT or sigmoid: the brighter of it and the full-range view keeps
         # text outside the LUT's range legible.
-        shown = np.maximum(shown, _robust_stretch(values))
+        shown = np.maximum(shown, _robust_stretch(values, stretch))
     if info.photometric == "MONOCHROME1":
         shown = 1.0 - shown
     return shown
@@ -550,12 +576,14 @@ def _palette_unit(ds: Dataset, arr: np.ndarray) -> np.ndarray:
     return np.clip(rgb.astype(np.float64) / top, 0.0, 1.0)
 
 
-def _display_unit(ds: Dataset, info: PixelInfo, arr: np.ndarray, index: int) -> np.ndarray:
+def _display_unit(
+    ds: Dataset, info: PixelInfo, arr: np.ndarray, index: int, stretch: Stretch | None = None
+) -> np.ndarray:
     space = info.decoded_photometric
     if info.samples_per_pixel == 1 and space == "PALETTE COLOR":
         return _palette_unit(ds, arr)
     if info.samples_per_pixel == 1:
-        return _grey_unit(ds, info, arr, index)
+        return _grey_unit(ds, info, arr, index, stretch)
     colour = arr[..., :3]
     if space in _YBR:
         colour = ybr_full_to_rgb(colour, info.bits_stored)
@@ -595,18 +623,24 @@ def render_frame(
 
 
 def render_decoded(
-    ds: Dataset, info: PixelInfo, arr: np.ndarray, index: int, target_width: int = 0
+    ds: Dataset,
+    info: PixelInfo,
+    arr: np.ndarray,
+    index: int,
+    target_width: int = 0,
+    stretch: Stretch | None = None,
 ) -> RenderedFrame:
     """Render frame ``index`` already decoded by :func:`decode_frame` (or a frame source).
 
     The same rendering as :func:`render_frame`, so OCR sees the same image
     whichever way the frame was read; ``ds`` only supplies the display
     attributes (rescale, windows, palettes, functional groups) and may lack
-    Pixel Data.
+    Pixel Data. ``stretch`` (see :func:`frame_stretch`) replaces the frame's
+    own percentile bounds where no VOI window applies.
     """
     if target_width < 0:
         raise ValueError("target_width must be 0 (keep size) or positive")
-    unit = _display_unit(ds, info, arr, index)
+    unit = _display_unit(ds, info, arr, index, stretch)
     image = np.ascontiguousarray(np.rint(unit * 255.0).astype(np.uint8))
     height, width = image.shape[:2]
     scale = 1.0

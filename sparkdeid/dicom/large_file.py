@@ -51,7 +51,13 @@ from pydicom.uid import UID, ImplicitVRLittleEndian
 
 from sparkdeid.dicom.codec import write_dataset
 from sparkdeid.dicom.frame_source import FrameSource, SourceFrame
-from sparkdeid.dicom.frames import PIXEL_DATA_TAG, RenderedFrame, image_pixel_info
+from sparkdeid.dicom.frames import (
+    PIXEL_DATA_TAG,
+    RenderedFrame,
+    Stretch,
+    frame_stretch,
+    image_pixel_info,
+)
 from sparkdeid.dicom.pixel_writer import FILLS, FrameMasker
 from sparkdeid.errors import DicomEncodeError
 from sparkdeid.regions.boxes import Box
@@ -147,8 +153,12 @@ def deidentify_large_file(
                 masker = FrameMasker(source.header, source.info, fill)
                 masked = 0
                 pending: tuple[Any, list[Box]] | None = None
+                stretch: Stretch | None = None
                 for frame in source.frames():
-                    boxes = list(find_regions(frame.index, frame.rendered(render_width)))
+                    if frame.index == 0:  # every frame rendered alike (see frame_stretch)
+                        stretch = frame_stretch(source.header, source.info, frame.decoded, 0)
+                    rendered = frame.rendered(render_width, stretch)
+                    boxes = list(find_regions(frame.index, rendered))
                     if pending is not None:
                         extra = list(getattr(find_regions, "previous_extra", ()) or ())
                         masked += writer.add(pending[0], masker, pending[1] + extra)
