@@ -587,12 +587,15 @@ def clean_overlays(
     planes = overlay_planes(ds)
     if not planes:
         return content, 0
-    cleared = 0
+    cleared, removed = 0, 0
     for plane in planes:
         if remove or plane.embedded:
-            cleared += plane.total_bits if not plane.embedded else 0
             remove_overlay(ds, plane)
+            removed += 1
         else:
             cleared += clear_overlay_regions(ds, plane, found.get(plane.name, {}))
-    logger.debug("overlays: %d plane(s), %d bit(s) cleared", len(planes), cleared)
+    logger.debug("overlays: %d plane(s), %d removed, %d bit(s) cleared", len(planes), removed,
+                 cleared)
+    if not cleared and not removed:
+        return content, 0  # nothing changed: the file stays byte-identical
     return write_dataset(ds), cleared

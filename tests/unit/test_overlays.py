@@ -541,3 +541,32 @@ def test_white_on_black_reads_small_overlay_text_at_least_as_well(engine: OcrEng
         scores[polarity] = (boxed, read)
     assert scores["white_on_black"] >= scores["black_on_white"], scores
     assert scores["white_on_black"][0] >= 13, scores  # of 15 planted lines
+
+
+# --------------------------------------------------------------------------- clean_overlays
+
+
+def test_clean_overlays_leaves_a_file_byte_identical_when_nothing_is_found():
+    from sparkdeid.dicom.overlays import clean_overlays
+    from tests.factories import dataset_bytes
+
+    data = dataset_bytes(overlay_case("basic").ds)
+    assert clean_overlays(data, {}) == (data, 0)
+
+
+def test_clean_overlays_clears_found_boxes_and_removes_on_request():
+    from sparkdeid.dicom.overlays import clean_overlays
+    from tests.factories import dataset_bytes
+
+    case = overlay_case("basic")
+    data = dataset_bytes(case.ds)
+    boxes = case.boxes(0x6000, phi=True)
+    cleaned, count = clean_overlays(data, {"6000": boxes})
+    assert count > 0
+    out = read_dataset(cleaned)
+    plane = next(p for p in overlay_planes(out) if p.group == 0x6000)
+    for box in boxes[0]:
+        x0, y0, x1, y1 = box.pixel_bounds()
+        assert not overlay_bits(out, plane)[y0:y1, x0:x1].any()
+    removed, _ = clean_overlays(data, {}, remove=True)
+    assert overlay_planes(read_dataset(removed)) == []
