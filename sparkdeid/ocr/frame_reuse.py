@@ -1,27 +1,32 @@
 """Decide, frame by frame, which parts of a multi-frame file need OCR.
 
 A 200-frame cine usually carries the same banner on every frame while the
-anatomy moves; reading every frame costs ~0.3 s each and finds the same
+anatomy moves; reading every frame costs ~0.3-0.5 s each and finds the same
 words 200 times. The tracker keeps one *key* frame that was read whole and
-compares each new rendered frame with it on a grid of tiles:
+compares each new rendered frame with it on a grid of tiles (the caller
+renders every frame of a file with the same stretch, so unchanged text is
+pixel-identical):
 
-* tiles that are near-identical to the key (mean difference within
-  ``tolerance``, no more than a couple of strongly changed pixels, so lossy
-  re-compression noise does not count) keep the key's text: its regions
-  are reused for this frame;
-* changed tiles are joined into areas. An area whose pixels are
-  near-identical to an area already read on an earlier frame reuses that
-  frame's regions (an annotation that appeared and stayed is read once);
-* the remaining changed areas are screened for new text strokes: thin,
-  high-contrast marks that were not there in the key, of character size,
-  side by side. Only areas that pass are read, and only inside the area.
-  Moving anatomy and noise seldom pass; when they do, the cost is an extra
-  read, never a missed word;
-* when the areas to read cover most of the frame the frame is read whole and
+* tiles near-identical to the key (mean difference within ``tolerance``, at
+  most a couple of strongly changed pixels, so lossy noise does not count)
+  keep the key's text: its regions are reused for this frame;
+* in changed areas, a screen looks for *new* text strokes: thin marks of
+  high contrast that differ from the key and either lie where the key was
+  flat (a banner, a margin) or stayed still since the previous frame while
+  speckle and anatomy moved around them. Stroke pixels are grouped into
+  glyphs and lines; each line is a candidate;
+* a candidate whose strokes an earlier read already covered, unchanged,
+  reuses that read; the others are read, in a small crop, on this frame and
+  on the previous one (still text appeared one frame earlier at the latest:
+  :attr:`FrameReuseTracker.amend_previous`);
+* the last frame has no next frame to confirm new text: if the loose screen
+  (without the stillness test) finds marks nothing covers, it is read whole;
+* when the areas to read cover most of the frame, it is read whole and
   becomes the new key.
 
-With ``screen=False`` every changed area is read (slower, no reliance on the
-screen): that is the strictest setting short of reading every frame.
+Known limit: text shown on a single frame over moving anatomy is neither on
+a flat background nor still, and is not read. With ``screen=False``
+(``frameReuse='strict'``) every changed area is read whatever it holds.
 
 Every frame gets a :class:`FramePlan`, so every frame is accounted for and a
 file can still be marked as cleaned.
@@ -53,6 +58,8 @@ _STILL = 3
 _FLAT = 12
 # An earlier read is reused for a candidate reaching this far outside it.
 _SLACK = 4
+# Earlier reads remembered for reuse (the most recent ones).
+_MAX_READ_AREAS = 64
 # A candidate line has at least this many stroke pixels.
 _LINE_MIN_PIXELS = 20
 # Areas to read covering more than this share of the frame: read it whole.
@@ -152,6 +159,7 @@ class FrameReuseTracker:
                 candidate.frame = index
                 to_read.append(candidate.box)
                 self._read_areas.append(candidate)
+        del self._read_areas[:-_MAX_READ_AREAS]  # the recent ones; a long cine stays cheap
         if not to_read:
             return FramePlan(index, read=False, reuse=tuple(sorted(reuse)))
         # still text appeared one frame earlier at the latest: read it there too
