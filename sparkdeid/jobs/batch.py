@@ -107,7 +107,8 @@ def run_batch(
 
     settings = large_file_settings(transformer) if large_file_bytes > 0 else None
     large = [i for i in inputs if settings is not None and _size(i[0]) >= large_file_bytes]
-    small = [i for i in inputs if i not in set(large)]
+    streamed = set(large)
+    small = [i for i in inputs if i not in streamed]
     parts = []
     if small:
         deidentified = transformer.transform(_paths_frame(spark, small))

@@ -61,10 +61,8 @@ def large_file_settings(model: Any) -> LargeFileSettings | None:
               DicomMetadataDeidentifier)
     if not all(kind in found for kind in needed):
         return None
-    import json
-
     reader, ocr, ner = found[DicomToImage], found[TextDetector], found[NerDeid]
-    options = json.loads(ocr.getEngineOptions() or "{}")
+    options = ocr.engine_options()
     metadata = found[DicomMetadataDeidentifier].engine_config()
     # nothing upstream cleans overlays or documents on this route: let the strategy remove them
     metadata = dataclasses.replace(metadata, cleaned_upstream=())
