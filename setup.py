@@ -27,6 +27,16 @@ RUNTIME = [
 EXTRAS = {
     "tesseract": ["pytesseract>=0.3.10"],  # plus Debian's tesseract-ocr binary
     "spacy": ["spacy>=3.7"],  # plus a pipeline package installed from a local wheel
+    # The peers benchmarks/compare.py runs beside sparkdeid (not needed at run time);
+    # Presidio also needs Debian's tesseract-ocr.
+    "bench": [
+        "presidio-image-redactor==0.0.62",
+        "presidio-analyzer==2.2.366",
+        "spacy==3.8.18",
+        "pytesseract==0.3.13",
+        "dicognito==0.19.0",
+        "deid==0.4.13",
+    ],
     "test": [
         "pytest>=8",
         "hypothesis>=6.100",
