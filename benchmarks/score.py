@@ -73,6 +73,7 @@ from benchmarks.corpus import (  # noqa: E402
     value_text,
 )
 from tests.factories import scan_bytes, scan_for_strings  # noqa: E402
+from tests.pixel_factory import dataset_frames  # noqa: E402
 
 __all__ = ["HIDDEN_SHARE", "PIXEL_CHECKS", "Failure", "Score", "Tally", "score"]
 
@@ -205,12 +206,7 @@ class _Output:
 
 def _decode(ds: Dataset) -> np.ndarray:
     """Stored values as ``(frames, rows, columns, samples)`` int32 (YBR decodes to RGB)."""
-    arr = np.asarray(ds.pixel_array)
-    if int(ds.get("SamplesPerPixel", 1) or 1) == 1:
-        arr = arr[..., None]
-    if arr.ndim == 3:
-        arr = arr[None]
-    return arr.astype(np.int32)
+    return dataset_frames(ds)
 
 
 def _delta(original: np.ndarray, output: np.ndarray, luma: bool) -> np.ndarray:

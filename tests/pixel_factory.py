@@ -45,7 +45,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from pydicom import dcmread, dcmwrite
+from pydicom import Dataset, dcmread, dcmwrite
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
     JPEG2000,
@@ -1184,7 +1184,11 @@ def decode_frames(path: Path | str) -> np.ndarray:
     Values are stored values (no modality or VOI LUT); YBR colour decodes to
     RGB, as pydicom's ``pixel_array`` does by default.
     """
-    ds = dcmread(path)
+    return dataset_frames(dcmread(path))
+
+
+def dataset_frames(ds: Dataset) -> np.ndarray:
+    """A dataset's stored values as ``(frames, rows, columns, samples)`` int32."""
     arr = np.asarray(ds.pixel_array)
     if int(ds.get("SamplesPerPixel", 1) or 1) == 1:
         arr = arr[..., None]
