@@ -74,6 +74,18 @@ def check_java(min_version: int = MIN_JAVA) -> int:
     return major
 
 
+_SQL_DEFAULTS = {
+    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.execution.arrow.maxRecordsPerBatch": "64",
+}
+
+
+def launched_by_spark_submit() -> bool:
+    """Whether this interpreter was started by spark-submit (which owns the JVM)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
 def local_session(
     master: str | None = None,
     app_name: str = "sparkdeid",
@@ -97,19 +109,24 @@ def local_session(
     check_java()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if launched_by_spark_submit() and not master:
+        # spark-submit owns the JVM: its --master and --conf win; only unset SQL
+        # settings get our defaults
+        spark = SparkSession.builder.appName(app_name).getOrCreate()
+        for key, value in {**_SQL_DEFAULTS, **(extra_conf or {})}.items():
+            if spark.conf.get(key, None) is None:
+                spark.conf.set(key, value)
+        return spark
     builder = (
         SparkSession.builder.master(master or os.environ.get("SPARKDEID_MASTER", "local[*]"))
         .appName(app_name)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "8")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "64")
         .config("spark.python.worker.reuse", "true")
         .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=WARN")
         .config("spark.driver.memory", os.environ.get("SPARKDEID_DRIVER_MEMORY", "4g"))
     )
-    for key, value in (extra_conf or {}).items():
+    for key, value in {**_SQL_DEFAULTS, **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
