@@ -19,8 +19,13 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     deid = commands.add_parser("deid", help="de-identify every DICOM file under a folder")
-    deid.add_argument("--input", required=True, help="folder read recursively")
-    deid.add_argument("--output", required=True, help="folder for outputs and _manifest.*")
+    deid.add_argument("--input", required=True,
+                      help="folder read recursively, or an s3://bucket/prefix")
+    deid.add_argument("--output", required=True,
+                      help="folder or s3://bucket/prefix for outputs and _manifest.*")
+    deid.add_argument("--overwrite", action="store_true",
+                      help="redo every file; by default files the output's manifest lists "
+                      "as ok (same path and size) are skipped")
     deid.add_argument(
         "--strategy",
         default=None,
@@ -59,6 +64,12 @@ def _build_parser() -> argparse.ArgumentParser:
                           help="PS3.15 option, e.g. retain-uids (repeatable)")
     strategy.add_argument("--output", default="-", help="file to write (default: stdout)")
 
+    stream = commands.add_parser(
+        "stream", help="de-identify files as they land in a folder (Structured Streaming)"
+    )
+    from sparkdeid.jobs import streaming
+
+    streaming.add_arguments(stream)
     commands.add_parser("check", help="check that Java and Spark can start here")
     return parser
 
@@ -92,14 +103,22 @@ def _deid(args: argparse.Namespace) -> int:
     spark = local_session(args.master)
     empty = spark.createDataFrame([], "path string, relative_path string")
     summary = run_batch(spark, args.input, args.output, chosen.fit(empty),
-                        large_file_bytes=args.large_file_mb * 1024 * 1024)
+                        large_file_bytes=args.large_file_mb * 1024 * 1024,
+                        overwrite=args.overwrite)
     rate = summary.total / summary.seconds if summary.seconds else 0.0
     print(
-        f"sparkdeid: {summary.total} files: {summary.ok} ok, {summary.errors} errors "
+        f"sparkdeid: {summary.total} files: {summary.ok} ok ({summary.skipped} done before), "
+        f"{summary.errors} errors "
         f"(quarantined under {args.output}/_quarantine) in {summary.seconds:.1f} s "
         f"({rate:.1f} files/s); manifest: {args.output}/_manifest.csv"
     )
     return 0 if summary.accounted else 3
+
+
+def _stream(args: argparse.Namespace) -> int:
+    from sparkdeid.jobs import streaming
+
+    return streaming.main(args)
 
 
 def _strategy(args: argparse.Namespace) -> int:
@@ -127,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    handlers = {"deid": _deid, "strategy": _strategy, "check": _check}
+    handlers = {"deid": _deid, "stream": _stream, "strategy": _strategy, "check": _check}
     try:
         return handlers[args.command](args)
     except SparkDeidError as exc:

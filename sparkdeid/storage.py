@@ -8,7 +8,9 @@ honours ``AWS_ENDPOINT_URL`` and the usual credential chain.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -31,6 +33,56 @@ def local_path(path: str) -> str:
 def split_s3(path: str) -> tuple[str, str]:
     parsed = urlparse(path)
     return parsed.netloc, parsed.path.lstrip("/")
+
+
+def join(root: str, relative: str) -> str:
+    """``root`` + ``relative``; S3 keys always use ``/`` whatever the local separator."""
+    if is_s3(root):
+        return root.rstrip("/") + "/" + relative.replace(os.sep, "/").lstrip("/")
+    return os.path.join(root, relative)
+
+
+def list_s3(url: str, exclude: str | None = None) -> Iterator[tuple[str, str, int]]:
+    """Every object under the ``s3://bucket/prefix`` folder as (path, relative path, size).
+
+    The prefix is treated as a folder (``studies`` does not match ``studies2/``);
+    listing is paginated so any number of keys is fine. Keys under ``exclude``
+    (an output folder nested in the input) and folder markers are left out.
+    """
+    scheme = urlparse(url).scheme
+    bucket, prefix = split_s3(url)
+    prefix = prefix.rstrip("/") + "/" if prefix.strip("/") else ""
+    skip = None
+    if exclude and is_s3(exclude) and split_s3(exclude)[0] == bucket:
+        skip = split_s3(exclude)[1].rstrip("/") + "/"
+    pages = s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    for page in pages:
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            if key.endswith("/") or (skip is not None and key.startswith(skip)):
+                continue
+            yield f"{scheme}://{bucket}/{key}", key[len(prefix):], int(item["Size"])
+
+
+def size(path: str) -> int | None:
+    """Size in bytes, or None when the file cannot be reached (its error row says why)."""
+    try:
+        if is_s3(path):
+            bucket, key = split_s3(path)
+            return int(s3_client().head_object(Bucket=bucket, Key=key)["ContentLength"])
+        return os.path.getsize(local_path(path))
+    except Exception:  # missing, forbidden, network: all mean "unknown"
+        return None
+
+
+def copy(source: str, target: str) -> None:
+    """Copy one file between any two of local/S3 (used for quarantine copies)."""
+    if not is_s3(source) and not is_s3(target):
+        target = local_path(target)
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        shutil.copyfile(local_path(source), target)
+        return
+    write_bytes_atomic(target, read_bytes(source))
 
 
 @lru_cache(maxsize=1)

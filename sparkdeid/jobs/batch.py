@@ -4,13 +4,20 @@ Inputs are listed on the driver and spread evenly over tasks as paths;
 executors read, de-identify and write each file themselves, so file bytes
 never travel through the driver. Failed files are copied to ``_quarantine``
 under their relative path, and the manifest holds one row per input.
+
+Input and output may each be a local folder or an ``s3://`` (``s3a://``,
+``s3n://``) prefix. pyspark's wheel has no hadoop-aws, so S3 is listed with
+boto3 on the driver and read/written with boto3 on the executors
+(:mod:`sparkdeid.storage`); executors need the usual AWS settings.
+
+Re-runs into the same output skip inputs whose manifest row is ``ok`` for the
+same path and size, carrying that row over; errors are retried.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,15 +36,17 @@ from sparkdeid.jobs.large_files import (
     large_file_settings,
 )
 from sparkdeid.jobs.manifest import (
+    MANIFEST_COLUMNS,
     MANIFEST_CSV,
     MANIFEST_PARQUET,
     QUARANTINE_DIR,
     STATUS_ERROR,
     STATUS_OK,
+    previous_manifest,
     write_manifest,
 )
 from sparkdeid.rows import file_id, safe_message
-from sparkdeid.storage import local_path, write_bytes_atomic
+from sparkdeid.storage import copy, is_s3, join, list_s3, local_path, size, write_bytes_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +57,14 @@ _SKIP_NAMES = {MANIFEST_CSV, MANIFEST_PARQUET}
 
 @dataclass(frozen=True)
 class BatchSummary:
+    """Counts for one run; ``ok`` includes the ``skipped`` files done by an earlier run."""
+
     total: int
     ok: int
     errors: int
     seconds: float
     manifest: pd.DataFrame
+    skipped: int = 0
 
     @property
     def accounted(self) -> bool:
@@ -86,30 +98,46 @@ def run_batch(
     output_col: str = schemas.DICOM_COL,
     error_col: str = schemas.ERROR_COL,
     large_file_bytes: int = DEFAULT_LARGE_FILE_BYTES,
+    overwrite: bool = False,
 ) -> BatchSummary:
     """De-identify every file under ``input_dir`` into ``output_dir``.
 
     ``transformer`` (a stage or fitted pipeline, e.g. from :mod:`sparkdeid.pipeline`
     built with ``input_col="path"`` and ``agg_cols=("path", "relative_path")``)
     reads each file from its ``path`` and must keep ``path`` and ``relative_path``.
+    Either folder may be an ``s3://`` prefix.
+
+    When ``output_dir`` already holds a manifest, inputs it lists as ``ok`` with
+    the same path and size are not processed again and keep their row;
+    ``overwrite=True`` redoes everything.
+
     Files of ``large_file_bytes`` or more (0 = never) go frame by frame from
     disk to disk with the same settings when ``transformer`` is a full pipeline
-    (:mod:`sparkdeid.jobs.large_files`), so no executor holds one whole.
+    (:mod:`sparkdeid.jobs.large_files`), so no executor holds one whole. That
+    route needs local files, so it is used only when input and output are both
+    local; S3 files of any size take the normal route.
     """
     started = time.monotonic()
-    inputs = list_inputs(input_dir, exclude=output_dir)
-    output_root = os.path.abspath(output_dir)
-    os.makedirs(output_root, exist_ok=True)
-    logger.info("batch: %d input files", len(inputs))
+    remote_out = is_s3(output_dir)
+    output_root = output_dir.rstrip("/") if remote_out else os.path.abspath(output_dir)
+    if not remote_out:
+        os.makedirs(output_root, exist_ok=True)
+    sized = _list_sized(input_dir, output_root)
+    previous = None if overwrite else previous_manifest(output_root)
+    carried, inputs = _split_done(sized, previous)
+    logger.info("batch: %d input files, %d already done", len(sized), len(carried))
     if not inputs:
-        manifest = write_manifest([], output_root)
-        return BatchSummary(0, 0, 0, time.monotonic() - started, manifest)
+        manifest = write_manifest(carried, output_root)
+        ok = int((manifest["status"] == STATUS_OK).sum())
+        return BatchSummary(len(sized), ok, len(manifest) - ok, time.monotonic() - started,
+                            manifest, skipped=len(carried))
 
-    settings = large_file_settings(transformer) if large_file_bytes > 0 else None
+    local_only = not remote_out and not is_s3(input_dir)
+    settings = large_file_settings(transformer) if large_file_bytes > 0 and local_only else None
     large = [i for i in inputs if settings is not None and _size(i[0]) >= large_file_bytes]
     streamed = set(large)
     small = [i for i in inputs if i not in streamed]
-    parts = []
+    parts = [carried] if len(carried) else []
     if small:
         deidentified = transformer.transform(_paths_frame(spark, small))
 
@@ -126,10 +154,37 @@ def run_batch(
 
         frame = _paths_frame(spark, large, slices=len(large))
         parts.append(frame.mapInPandas(stream, schemas.MANIFEST_SCHEMA).toPandas())
-    rows = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    if len(parts) > 1:  # as objects: all-empty columns (document_action) must not sway dtypes
+        rows = pd.concat([p.astype(object) for p in parts], ignore_index=True)
+    else:
+        rows = parts[0]
     manifest = write_manifest(rows, output_root)
     ok = int((manifest["status"] == STATUS_OK).sum())
-    return BatchSummary(len(inputs), ok, len(manifest) - ok, time.monotonic() - started, manifest)
+    return BatchSummary(len(sized), ok, len(manifest) - ok, time.monotonic() - started,
+                        manifest, skipped=len(carried))
+
+
+def _list_sized(input_dir: str, output_root: str) -> list[tuple[str, str, int | None]]:
+    """(path, relative path, size) of every input, from an S3 listing or the local disk."""
+    if is_s3(input_dir):
+        return list(list_s3(input_dir, exclude=output_root))
+    exclude = None if is_s3(output_root) else output_root
+    return [(p, r, size(p)) for p, r in list_inputs(input_dir, exclude=exclude)]
+
+
+def _split_done(
+    sized: list[tuple[str, str, int | None]], previous: pd.DataFrame | None
+) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """Split inputs into manifest rows to carry over (done before) and inputs to process."""
+    if previous is None or previous.empty:
+        return pd.DataFrame(columns=MANIFEST_COLUMNS), [(p, r) for p, r, _ in sized]
+    done = previous[previous["status"] == STATUS_OK].drop_duplicates("input_path", keep="last")
+    done_size = dict(zip(done["input_path"], done["input_bytes"], strict=True))
+    keep = {p for p, _, n in sized
+            if p in done_size and n is not None and not pd.isna(done_size[p])
+            and int(done_size[p]) == n}
+    carried = done[done["input_path"].isin(keep)]
+    return carried, [(p, r) for p, r, _ in sized if p not in keep]
 
 
 def _size(path: str) -> int:
@@ -155,7 +210,11 @@ def _paths_frame(spark: SparkSession, inputs: list[tuple[str, str]], slices: int
 def write_large_outputs(
     batches: Iterator[pd.DataFrame], output_root: str, settings: LargeFileSettings
 ) -> Iterator[pd.DataFrame]:
-    """Executor side, big files: stream each one to its output (or quarantine it)."""
+    """Executor side, big files: stream each one to its output (or quarantine it).
+
+    Local paths only (frames are streamed from disk to disk by file path);
+    :func:`run_batch` never routes S3 files here.
+    """
     for pdf in batches:
         records: list[tuple[str, str | None, str, str | None, int, int | None]] = []
         for path, relative in zip(pdf[schemas.PATH_COL], pdf[RELPATH_COL], strict=True):
@@ -195,19 +254,19 @@ def write_outputs(
         for path, relative, data, error in zip(
             pdf[schemas.PATH_COL], pdf[RELPATH_COL], pdf[output_col], pdf[error_col], strict=False
         ):
-            source = local_path(path)
-            size = os.path.getsize(source) if os.path.exists(source) else None
+            source = path if is_s3(path) else local_path(path)
+            input_bytes = size(source)
             if error is None and data is not None:
-                target = os.path.join(output_root, relative)
+                target = join(output_root, relative)
                 try:
                     write_bytes_atomic(target, bytes(data))
-                    records.append((path, target, STATUS_OK, None, size, len(data)))
+                    records.append((path, target, STATUS_OK, None, input_bytes, len(data)))
                     continue
-                except OSError as exc:
+                except Exception as exc:  # OSError locally, botocore errors on S3
                     error = f"could not write output ({type(exc).__name__})"
-            quarantined = _quarantine(source, os.path.join(output_root, QUARANTINE_DIR, relative))
+            quarantined = _quarantine(source, join(output_root, join(QUARANTINE_DIR, relative)))
             logger.warning("file %s quarantined: %s", file_id(path), error)
-            records.append((path, quarantined, STATUS_ERROR, error, size, None))
+            records.append((path, quarantined, STATUS_ERROR, error, input_bytes, None))
         yield _manifest_frame(
             records,
             list(pdf[DOCUMENT_ACTION_COL]) if DOCUMENT_ACTION_COL in pdf.columns
@@ -216,9 +275,9 @@ def write_outputs(
 
 
 def _quarantine(source: str, target: str) -> str | None:
+    """Copy a failed input aside (local or S3); None when even that is impossible."""
     try:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        shutil.copyfile(source, target)
+        copy(source, target)
         return target
-    except OSError:
+    except Exception:  # OSError locally, botocore errors on S3: the row still says error
         return None
