@@ -30,23 +30,15 @@ from pydicom import dcmread  # noqa: E402
 
 from sparkdeid import schemas  # noqa: E402
 from sparkdeid.dicom.codec import read_dataset  # noqa: E402
-from sparkdeid.dicom.dicom_to_image import image_struct, planned_frames  # noqa: E402
-from sparkdeid.dicom.frames import render_frame  # noqa: E402
+from sparkdeid.dicom.dicom_to_image import planned_frames  # noqa: E402
+from sparkdeid.dicom.frames import pixel_info, render_frame  # noqa: E402
 from sparkdeid.dicom.pixel_writer import mask_pixels  # noqa: E402
+from sparkdeid.jobs.large_files import phi_boxes  # noqa: E402
 from sparkdeid.ner.detect import DetectorConfig, PhiDetector  # noqa: E402
 from sparkdeid.ner.header import header_terms_of  # noqa: E402
-from sparkdeid.ner.ner_deid import frame_text  # noqa: E402
 from sparkdeid.ocr.registry import get_engine  # noqa: E402
-from sparkdeid.ocr.text_detector import ocr_image  # noqa: E402
 from sparkdeid.regions.boxes import Box  # noqa: E402
-from sparkdeid.regions.position_finder import find_regions  # noqa: E402
 from tests.cine_factory import Cine, build_cine  # noqa: E402
-
-
-def _regions(ocr: dict, detector: PhiDetector, header: tuple) -> list[Box]:
-    entities = detector.detect_frame(frame_text(ocr), header)
-    rows = [{"begin": e.begin, "end": e.end, "label": e.label} for e in entities]
-    return [Box(r["x0"], r["y0"], r["x1"], r["y1"]) for r in find_regions(ocr, rows)]
 
 
 def every_frame(data: bytes, sample: int) -> float:
@@ -56,7 +48,7 @@ def every_frame(data: bytes, sample: int) -> float:
     header = header_terms_of(ds)
     started = time.perf_counter()
     for index in range(sample):
-        _regions(ocr_image(engine, image_struct(render_frame(ds, index))), detector, header)
+        phi_boxes(engine, detector, render_frame(ds, index), header)
     return sample / (time.perf_counter() - started)
 
 
@@ -69,12 +61,11 @@ def with_reuse(data: bytes, frames: int) -> tuple[float, bytes, int]:
     own: dict[int, list[Box]] = {}
     reuse: dict[int, tuple[int, ...]] = {}
     reads = 0
-    for plan, rendered in planned_frames(ds, frames, 0, "changed"):
+    for plan, rendered in planned_frames(ds, pixel_info(ds), 0, "changed"):
         reuse[plan.index] = plan.reuse
         if plan.read:
             reads += 1
-            ocr = ocr_image(engine, image_struct(rendered), plan.areas)
-            own[plan.index] = _regions(ocr, detector, header)
+            own[plan.index] = phi_boxes(engine, detector, rendered, header, plan.areas)
     regions = {
         index: [*own.get(index, []), *(b for k in earlier for b in own.get(k, []))]
         for index, earlier in reuse.items()

@@ -134,17 +134,12 @@ def generate(path: Path, frames: int, seed: int = 7) -> None:
 
 def ocr_regions(rendered: RenderedFrame, engine: str, header: tuple[Any, ...] = ()) -> list[Box]:
     """PHI regions of one rendered frame, as the pixel pipeline's stages find them."""
-    from sparkdeid.dicom.dicom_to_image import image_struct
+    from sparkdeid.jobs.large_files import phi_boxes
     from sparkdeid.ner.detect import DetectorConfig
-    from sparkdeid.ner.ner_deid import detector_for, frame_text
+    from sparkdeid.ner.ner_deid import detector_for
     from sparkdeid.ocr.registry import get_engine
-    from sparkdeid.ocr.text_detector import ocr_image
-    from sparkdeid.regions.position_finder import find_regions
 
-    ocr = ocr_image(get_engine(engine), image_struct(rendered))
-    entities = detector_for(DetectorConfig()).detect_frame(frame_text(ocr), header)
-    rows = [{"begin": e.begin, "end": e.end, "label": e.label} for e in entities]
-    return [Box(r["x0"], r["y0"], r["x1"], r["y1"]) for r in find_regions(ocr, rows)]
+    return phi_boxes(get_engine(engine), detector_for(DetectorConfig()), rendered, header)
 
 
 # --------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from sparkdeid import schemas
 from sparkdeid.dicom.codec import read_dataset
 from sparkdeid.dicom.frames import (
     FRAME_SAMPLING,
+    PixelInfo,
     RenderedFrame,
     Stretch,
     decode_frame,
@@ -318,7 +319,7 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
                     yield {output_col: image_struct(render_frame(ds, index, width), origin),
                            frame_col: index, **common}
                 return
-            for plan, rendered in planned_frames(ds, info.num_frames, width, reuse):
+            for plan, rendered in planned_frames(ds, info, width, reuse):
                 yield {
                     output_col: image_struct(rendered, origin) if plan.read else None,
                     frame_col: plan.index,
@@ -390,7 +391,7 @@ def overlay_rows(
 
 
 def planned_frames(
-    ds: Any, num_frames: int, width: int, reuse: str
+    ds: Any, info: PixelInfo, width: int, reuse: str
 ) -> Iterator[tuple[FramePlan, RenderedFrame]]:
     """Every frame with its reading plan, one frame behind the tracker.
 
@@ -399,9 +400,7 @@ def planned_frames(
     frame is handed on only after its successor has been planned.
     """
     tracker = FrameReuseTracker(screen=reuse == "changed")
-    info = pixel_info(ds)
-    if info is None:
-        return
+    num_frames = info.num_frames
     pending: tuple[FramePlan, RenderedFrame] | None = None
     stretch: Stretch | None = None
     for index in range(num_frames):

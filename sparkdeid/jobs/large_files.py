@@ -115,11 +115,24 @@ class ReusingRegionFinder:
         return own + [box for k in plan.reuse for box in self._own.get(k, [])]
 
     def _read(self, rendered: RenderedFrame, areas: Sequence[Box] | None) -> list[Box]:
-        ocr = ocr_image(self.engine, image_struct(rendered), areas)
-        entities = self.detector.detect_frame(frame_text(ocr), self.header)
-        rows = [{"begin": e.begin, "end": e.end, "label": e.label} for e in entities]
-        return [Box(r["x0"], r["y0"], r["x1"], r["y1"])
-                for r in find_regions(ocr, rows, padding=self.padding, merge_gap=self.padding)]
+        return phi_boxes(self.engine, self.detector, rendered, self.header, areas, self.padding)
+
+
+def phi_boxes(
+    engine: Any,
+    detector: PhiDetector,
+    rendered: RenderedFrame,
+    header: tuple[Any, ...] = (),
+    areas: Sequence[Box] | None = None,
+    padding: float = 2.0,
+) -> list[Box]:
+    """PHI boxes of one rendered frame (original pixels), found in-process as the
+    TextDetector, NerDeid and PositionFinder stages find them on Spark."""
+    ocr = ocr_image(engine, image_struct(rendered), areas)
+    entities = detector.detect_frame(frame_text(ocr), header)
+    rows = [{"begin": e.begin, "end": e.end, "label": e.label} for e in entities]
+    return [Box(r["x0"], r["y0"], r["x1"], r["y1"])
+            for r in find_regions(ocr, rows, padding=padding, merge_gap=padding)]
 
 
 def deidentify_large_path(src: str, dst: str, settings: LargeFileSettings) -> LargeFileResult:

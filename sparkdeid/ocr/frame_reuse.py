@@ -137,24 +137,25 @@ class FrameReuseTracker:
         areas = tile_areas(changed, self.tile, grey.shape)
         still = {area: new_text_candidates(grey, self._key, previous, area)
                  for area in areas} if self.screen else {}
-        confirmed = [c.box for found in still.values() for c in found
-                     if self._earlier_read(grey, c) is None]
+        earlier = {id(c): self._earlier_read(grey, c) for found in still.values() for c in found}
+        # still text appeared one frame earlier at the latest: read it there too
+        self.amend_previous = tuple(merge_overlapping(
+            _box(c.box) for found in still.values() for c in found if earlier[id(c)] is None
+        ))
         if last and self.screen and any(
             not _inside(c.box, [s.box for s in still[area]]) and self._earlier_read(grey, c) is None
             for area in areas
             for c in new_text_candidates(grey, self._key, previous, area, loose=True)
         ):
-            plan = self._rekey(index, grey)
-            self.amend_previous = tuple(merge_overlapping(_box(b) for b in confirmed))
-            return plan
+            return self._rekey(index, grey)
         for area in areas:
             if not self.screen:
                 to_read.append(area)
                 continue
             for candidate in still[area]:
-                earlier = self._earlier_read(grey, candidate)
-                if earlier is not None:
-                    reuse.add(earlier.frame)
+                read_before = earlier[id(candidate)]
+                if read_before is not None:
+                    reuse.add(read_before.frame)
                     continue
                 candidate.frame = index
                 to_read.append(candidate.box)
@@ -162,14 +163,9 @@ class FrameReuseTracker:
         del self._read_areas[:-_MAX_READ_AREAS]  # the recent ones; a long cine stays cheap
         if not to_read:
             return FramePlan(index, read=False, reuse=tuple(sorted(reuse)))
-        # still text appeared one frame earlier at the latest: read it there too
-        self.amend_previous = tuple(merge_overlapping(_box(b) for b in confirmed))
         covered = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in to_read)
         if covered > _REKEY_SHARE * grey.size:
-            amend = self.amend_previous
-            plan = self._rekey(index, grey)
-            self.amend_previous = amend
-            return plan
+            return self._rekey(index, grey)
         return FramePlan(
             index,
             read=True,
