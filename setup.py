@@ -45,6 +45,9 @@ EXTRAS = {
         "deid-data>=0.0.20",  # ultrasound files with burned-in fake PHI
         "faker>=20",  # realistic synthetic names for the PHI factories
         "fpdf2>=2.7",  # writes the synthetic encapsulated PDFs with a text layer
+        "nbclient>=0.10",  # runs the notebooks headless in the test suite
+        "nbformat>=5.10",
+        "ipykernel>=6.29",
         "ruff>=0.5",
         "mypy>=1.10",
     ],
