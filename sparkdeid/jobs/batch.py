@@ -19,8 +19,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -52,6 +54,7 @@ logger = logging.getLogger(__name__)
 
 RELPATH_COL = "relative_path"
 DEFAULT_LARGE_FILE_BYTES = 256 * 1024 * 1024
+MANIFEST_CHECKPOINT_SECONDS = 60.0
 _SKIP_NAMES = {MANIFEST_CSV, MANIFEST_PARQUET}
 
 
@@ -69,6 +72,12 @@ class BatchSummary:
     @property
     def accounted(self) -> bool:
         return len(self.manifest) == self.total
+
+    @property
+    def quarantined(self) -> int:
+        """Failed inputs copied aside (an error row whose copy failed has no path)."""
+        failed = self.manifest[self.manifest["status"] != STATUS_OK]
+        return int(failed["output_path"].notna().sum())
 
 
 def list_inputs(input_dir: str, exclude: str | None = None) -> list[tuple[str, str]]:
@@ -99,6 +108,8 @@ def run_batch(
     error_col: str = schemas.ERROR_COL,
     large_file_bytes: int = DEFAULT_LARGE_FILE_BYTES,
     overwrite: bool = False,
+    progress: Callable[[BatchProgress], None] | None = None,
+    wave_files: int = 0,
 ) -> BatchSummary:
     """De-identify every file under ``input_dir`` into ``output_dir``.
 
@@ -116,6 +127,11 @@ def run_batch(
     (:mod:`sparkdeid.jobs.large_files`), so no executor holds one whole. That
     route needs local files, so it is used only when input and output are both
     local; S3 files of any size take the normal route.
+
+    Files go to Spark in waves of ``wave_files`` (0 = a size fitted to the
+    cluster), two jobs in flight. ``progress`` is called on the driver at the
+    start and after every wave; the manifest is rewritten at least every
+    :data:`MANIFEST_CHECKPOINT_SECONDS` while the run goes on.
     """
     started = time.monotonic()
     remote_out = is_s3(output_dir)
@@ -126,42 +142,114 @@ def run_batch(
     previous = None if overwrite else previous_manifest(output_root)
     carried, inputs = _split_done(sized, previous)
     logger.info("batch: %d input files, %d already done", len(sized), len(carried))
-    if not inputs:
-        manifest = write_manifest(carried, output_root)
-        ok = int((manifest["status"] == STATUS_OK).sum())
-        return BatchSummary(len(sized), ok, len(manifest) - ok, time.monotonic() - started,
-                            manifest, skipped=len(carried))
-
     local_only = not remote_out and not is_s3(input_dir)
     settings = large_file_settings(transformer) if large_file_bytes > 0 and local_only else None
     large = [i for i in inputs if settings is not None and _size(i[0]) >= large_file_bytes]
     streamed = set(large)
     small = [i for i in inputs if i not in streamed]
-    parts = [carried] if len(carried) else []
-    if small:
-        deidentified = transformer.transform(_paths_frame(spark, small))
-
-        def write(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-            return write_outputs(batches, output_root, output_col, error_col)
-
-        parts.append(deidentified.mapInPandas(write, schemas.MANIFEST_SCHEMA).toPandas())
+    jobs: list[Callable[[], pd.DataFrame]] = [
+        partial(_deidentify_wave, spark, transformer, wave, output_root, output_col, error_col)
+        for wave in _waves(small, wave_files or _wave_size(spark))
+    ]
     if large and settings is not None:
         logger.info("batch: %d file(s) over %d bytes go frame by frame", len(large),
                     large_file_bytes)
-
-        def stream(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-            return write_large_outputs(batches, output_root, settings)
-
-        frame = _paths_frame(spark, large, slices=len(large))
-        parts.append(frame.mapInPandas(stream, schemas.MANIFEST_SCHEMA).toPandas())
-    if len(parts) > 1:  # as objects: all-empty columns (document_action) must not sway dtypes
-        rows = pd.concat([p.astype(object) for p in parts], ignore_index=True)
-    else:
-        rows = parts[0]
-    manifest = write_manifest(rows, output_root)
+        jobs.append(partial(_stream_large, spark, large, output_root, settings))
+    tally = _Tally(len(sized), len(carried), started, progress)
+    parts = [carried]
+    checkpointed = time.monotonic()
+    # Two waves in flight: the next one's tasks fill the cores the last one's
+    # stragglers leave idle. Each finished wave updates progress, and the
+    # manifest is rewritten now and then so a killed run resumes from it.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sparkdeid-wave") as pool:
+        for done in as_completed([pool.submit(job) for job in jobs]):
+            rows = done.result()
+            parts.append(rows)
+            tally.add(rows)
+            if time.monotonic() - checkpointed > MANIFEST_CHECKPOINT_SECONDS:
+                write_manifest(_concat(parts), output_root)
+                checkpointed = time.monotonic()
+    manifest = write_manifest(_concat(parts), output_root)
     ok = int((manifest["status"] == STATUS_OK).sum())
     return BatchSummary(len(sized), ok, len(manifest) - ok, time.monotonic() - started,
                         manifest, skipped=len(carried))
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """How far a run is: ``done`` counts files finished so far, ``skipped`` included."""
+
+    total: int
+    done: int
+    errors: int
+    skipped: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Files per second processed by this run (skipped files excluded)."""
+        return (self.done - self.skipped) / self.seconds if self.seconds > 0 else 0.0
+
+
+class _Tally:
+    """Counts finished files and hands a :class:`BatchProgress` to the caller."""
+
+    def __init__(self, total: int, skipped: int, started: float,
+                 report: Callable[[BatchProgress], None] | None) -> None:
+        self.total, self.skipped, self.started, self.report = total, skipped, started, report
+        self.done, self.errors = skipped, 0
+        self._emit()
+
+    def add(self, rows: pd.DataFrame) -> None:
+        self.done += len(rows)
+        self.errors += int((rows["status"] != STATUS_OK).sum())
+        self._emit()
+
+    def _emit(self) -> None:
+        if self.report is not None:
+            self.report(BatchProgress(self.total, self.done, self.errors, self.skipped,
+                                      time.monotonic() - self.started))
+
+
+def _wave_size(spark: SparkSession) -> int:
+    """Files per Spark job: enough tasks to keep every core busy, few enough that
+    progress and manifest checkpoints come often."""
+    return max(64, 16 * spark.sparkContext.defaultParallelism)
+
+
+def _waves(inputs: list[tuple[str, str]], size: int) -> list[list[tuple[str, str]]]:
+    return [inputs[i:i + size] for i in range(0, len(inputs), size)]
+
+
+def _deidentify_wave(spark: SparkSession, transformer: Transformer,
+                     wave: list[tuple[str, str]], output_root: str, output_col: str,
+                     error_col: str) -> pd.DataFrame:
+    """One Spark job: de-identify and write these files; their manifest rows."""
+    deidentified = transformer.transform(_paths_frame(spark, wave))
+
+    def write(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        return write_outputs(batches, output_root, output_col, error_col)
+
+    return deidentified.mapInPandas(write, schemas.MANIFEST_SCHEMA).toPandas()
+
+
+def _stream_large(spark: SparkSession, large: list[tuple[str, str]], output_root: str,
+                  settings: LargeFileSettings) -> pd.DataFrame:
+    """One Spark job, a task per big file, each streamed from disk to disk."""
+
+    def stream(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        return write_large_outputs(batches, output_root, settings)
+
+    frame = _paths_frame(spark, large, slices=len(large))
+    return frame.mapInPandas(stream, schemas.MANIFEST_SCHEMA).toPandas()
+
+
+def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    filled = [p for p in parts if len(p)]
+    if len(filled) <= 1:
+        return filled[0] if filled else parts[0]
+    # As objects: all-empty columns (document_action) must not sway dtypes.
+    return pd.concat([p.astype(object) for p in filled], ignore_index=True)
 
 
 def _list_sized(input_dir: str, output_root: str) -> list[tuple[str, str, int | None]]:
