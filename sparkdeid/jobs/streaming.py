@@ -25,8 +25,9 @@ import glob
 import logging
 import os
 import sys
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TextIO
 
 import pandas as pd
 
@@ -196,6 +197,7 @@ def run_stream(
     *,
     trigger: str = "available-now",
     max_files_per_trigger: int = 100,
+    on_batch: Callable[[int, pd.DataFrame], None] | None = None,
 ) -> StreamingQuery:
     """Start de-identifying files as they land; return the running query.
 
@@ -203,7 +205,8 @@ def run_stream(
     with ``input_col="path"``; a full pipeline may aggregate on
     ``("path", "relative_path")`` as in the batch job). Restarting with the
     same ``checkpoint`` resumes where the last run stopped, replaying an
-    unfinished batch. Run one query per ``output`` folder.
+    unfinished batch. Run one query per ``output`` folder. ``on_batch`` is
+    called on the driver with each committed batch's id and manifest rows.
     """
     if max_files_per_trigger < 1:
         raise ValueError("max_files_per_trigger must be at least 1")
@@ -219,6 +222,8 @@ def run_stream(
         write_batch_manifest(rows, output, batch_id)
         ok = int((rows["status"] == STATUS_OK).sum()) if len(rows) else 0
         logger.info("stream: batch %d: %d files, %d ok", batch_id, len(rows), ok)
+        if on_batch is not None:
+            on_batch(batch_id, rows)
 
     source = (
         spark.readStream.format("binaryFile")
@@ -277,7 +282,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="de-identify metadata only; Pixel Data is left byte-identical")
     parser.add_argument("--ocr-engine", default="rapidocr",
                         help="OCR back-end of the full pipeline: rapidocr, tesseract, paddleocr")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no line on stderr after each micro-batch")
     parser.add_argument("--master", default=None, help="Spark master URL (default: local[*])")
+
+
+class BatchLines:
+    """One stderr line per committed micro-batch: its counts and the running totals."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.started = time.monotonic()
+        self.files = self.errors = 0
+
+    def __call__(self, batch_id: int, rows: pd.DataFrame) -> None:
+        failed = int((rows["status"] != STATUS_OK).sum()) if len(rows) else 0
+        self.files += len(rows)
+        self.errors += failed
+        rate = self.files / max(time.monotonic() - self.started, 1e-9)
+        self.stream.write(
+            f"sparkdeid: batch {batch_id}: {len(rows)} files, {failed} errors; "
+            f"{self.files} files so far ({rate:.1f} files/s), {self.errors} errors\n"
+        )
+        self.stream.flush()
 
 
 def main(args: argparse.Namespace) -> int:
@@ -307,7 +334,8 @@ def main(args: argparse.Namespace) -> int:
     empty = spark.createDataFrame([], "path string, relative_path string")
     model = chosen.fit(empty)
     query = run_stream(spark, args.landing, args.output, args.checkpoint, model,
-                       trigger=args.trigger, max_files_per_trigger=args.max_files_per_trigger)
+                       trigger=args.trigger, max_files_per_trigger=args.max_files_per_trigger,
+                       on_batch=None if args.no_progress else BatchLines())
     try:
         query.awaitTermination()
     except StreamingQueryException as exc:

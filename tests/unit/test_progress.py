@@ -46,3 +46,18 @@ def test_a_terminal_gets_one_line_redrawn_in_place():
     text = stream.getvalue()
     assert text.count("\r") == 3 and text.endswith("\n") and text.count("\n") == 1
     assert "2/4 files (50 %), 1.0 files/s, 1 error," in text
+
+
+def test_streaming_prints_each_batch_and_running_totals():
+    import pandas as pd
+
+    from sparkdeid.jobs.streaming import BatchLines
+
+    stream = io.StringIO()
+    show = BatchLines(stream)
+    show(0, pd.DataFrame({"status": ["ok", "error", "ok"]}))
+    show(1, pd.DataFrame({"status": ["ok"]}))
+    first, second = stream.getvalue().splitlines()
+    assert first.startswith("sparkdeid: batch 0: 3 files, 1 errors; 3 files so far (")
+    assert second.startswith("sparkdeid: batch 1: 1 files, 0 errors; 4 files so far (")
+    assert second.endswith("files/s), 1 errors")
