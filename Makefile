@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit spark clean bench
+.PHONY: setup demo test lint unit spark clean bench browser
 
 $(STAMP): setup.py pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
@@ -28,7 +28,13 @@ lint: setup
 	$(VENV)/bin/ruff check sparkdeid tests benchmarks strategies
 	$(VENV)/bin/mypy sparkdeid
 
-test: setup lint
+# The verify report is checked in headless Chromium from Debian's packages.
+browser:
+	@command -v chromium >/dev/null 2>&1 || apt-get install -y -q chromium >/dev/null \
+		|| { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
+		|| echo "the report's browser test needs Debian's chromium: apt-get install chromium"
+
+test: setup lint browser
 	$(PY) -m pytest -q; status=$$?; [ $$status -eq 5 ] && status=0; exit $$status
 
 # sparkdeid beside Presidio, dicognito and deid on a generated 200-file corpus, scored
