@@ -6,9 +6,10 @@ never travel through the driver. Failed files are copied to ``_quarantine``
 under their relative path, and the manifest holds one row per input.
 
 Input and output may each be a local folder or an ``s3://`` (``s3a://``,
-``s3n://``) prefix. pyspark's wheel has no hadoop-aws, so S3 is listed with
-boto3 on the driver and read/written with boto3 on the executors
-(:mod:`sparkdeid.storage`); executors need the usual AWS settings.
+``s3n://``) prefix. Inputs are listed as :mod:`sparkdeid.jobs.listing` says
+(Spark's own filesystem where the cluster has one, else boto3 on the
+executors); objects are read and written with boto3 on the executors
+(:mod:`sparkdeid.storage`), which need the usual AWS settings.
 
 Re-runs into the same output skip inputs whose manifest row is ``ok`` for the
 same path and size, carrying that row over; errors are retried.
@@ -37,6 +38,7 @@ from sparkdeid.jobs.large_files import (
     deidentify_large_path,
     large_file_settings,
 )
+from sparkdeid.jobs.listing import list_sized
 from sparkdeid.jobs.manifest import (
     MANIFEST_COLUMNS,
     MANIFEST_CSV,
@@ -48,7 +50,7 @@ from sparkdeid.jobs.manifest import (
     write_manifest,
 )
 from sparkdeid.rows import file_id, safe_message
-from sparkdeid.storage import copy, is_s3, join, list_s3, local_path, size, write_bytes_atomic
+from sparkdeid.storage import copy, is_s3, join, local_path, size, write_bytes_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -78,25 +80,6 @@ class BatchSummary:
         """Failed inputs copied aside (an error row whose copy failed has no path)."""
         failed = self.manifest[self.manifest["status"] != STATUS_OK]
         return int(failed["output_path"].notna().sum())
-
-
-def list_inputs(input_dir: str, exclude: str | None = None) -> list[tuple[str, str]]:
-    """Every regular file under ``input_dir`` as (absolute path, relative path).
-
-    Whether a file is DICOM is decided by its content when it is processed, so
-    files without a suffix are included and a non-DICOM file becomes an error
-    row rather than vanishing. ``exclude`` skips an output folder nested inside.
-    """
-    root = os.path.abspath(input_dir)
-    skip = os.path.abspath(exclude) if exclude else None
-    found = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if os.path.join(folder, d) != skip)
-        for name in sorted(files):
-            full = os.path.join(folder, name)
-            if os.path.isfile(full) and not os.path.islink(full):
-                found.append((full, os.path.relpath(full, root)))
-    return found
 
 
 def run_batch(
@@ -138,7 +121,7 @@ def run_batch(
     output_root = output_dir.rstrip("/") if remote_out else os.path.abspath(output_dir)
     if not remote_out:
         os.makedirs(output_root, exist_ok=True)
-    sized = _list_sized(input_dir, output_root)
+    sized = list_sized(spark, input_dir, output_root)
     previous = None if overwrite else previous_manifest(output_root)
     carried, inputs = _split_done(sized, previous)
     logger.info("batch: %d input files, %d already done", len(sized), len(carried))
@@ -250,14 +233,6 @@ def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
         return filled[0] if filled else parts[0]
     # As objects: all-empty columns (document_action) must not sway dtypes.
     return pd.concat([p.astype(object) for p in filled], ignore_index=True)
-
-
-def _list_sized(input_dir: str, output_root: str) -> list[tuple[str, str, int | None]]:
-    """(path, relative path, size) of every input, from an S3 listing or the local disk."""
-    if is_s3(input_dir):
-        return list(list_s3(input_dir, exclude=output_root))
-    exclude = None if is_s3(output_root) else output_root
-    return [(p, r, size(p)) for p, r in list_inputs(input_dir, exclude=exclude)]
 
 
 def _split_done(
