@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit spark clean bench browser
+.PHONY: setup demo test lint unit spark clean bench browser fuzz
 
 $(STAMP): setup.py pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
@@ -44,6 +44,10 @@ bench: setup
 		|| echo "Presidio needs Debian's tesseract-ocr: apt-get install tesseract-ocr"
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) benchmarks/compare.py --files 200
+
+# A longer fuzz run than CI's 10,000 cases; escapes are saved under fuzz-findings/.
+fuzz: setup
+	$(PY) benchmarks/fuzz.py --cases 500000 --seconds 1800 --seed $${SEED:-1} --out fuzz-findings
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache *.egg-info
