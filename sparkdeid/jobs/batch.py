@@ -49,6 +49,7 @@ from sparkdeid.jobs.manifest import (
     previous_manifest,
     write_manifest,
 )
+from sparkdeid.jobs.output_names import check_layout, output_name
 from sparkdeid.rows import file_id, safe_message
 from sparkdeid.storage import copy, is_s3, join, local_path, size, write_bytes_atomic
 
@@ -57,6 +58,7 @@ logger = logging.getLogger(__name__)
 RELPATH_COL = "relative_path"
 DEFAULT_LARGE_FILE_BYTES = 256 * 1024 * 1024
 MANIFEST_CHECKPOINT_SECONDS = 60.0
+INCOMING_DIR = ".sparkdeid-incoming"  # big files by UIDs: written here, then renamed
 _SKIP_NAMES = {MANIFEST_CSV, MANIFEST_PARQUET}
 
 
@@ -93,6 +95,7 @@ def run_batch(
     overwrite: bool = False,
     progress: Callable[[BatchProgress], None] | None = None,
     wave_files: int = 0,
+    output_layout: str = "relative",
 ) -> BatchSummary:
     """De-identify every file under ``input_dir`` into ``output_dir``.
 
@@ -115,7 +118,13 @@ def run_batch(
     cluster), two jobs in flight. ``progress`` is called on the driver at the
     start and after every wave; the manifest is rewritten at least every
     :data:`MANIFEST_CHECKPOINT_SECONDS` while the run goes on.
+
+    ``output_layout`` is ``relative`` (each output at its input's relative
+    path) or ``uids`` (named by its de-identified UIDs, so no input folder or
+    file name, which may hold PHI, is released); see
+    :mod:`sparkdeid.jobs.output_names`.
     """
+    check_layout(output_layout)
     started = time.monotonic()
     remote_out = is_s3(output_dir)
     output_root = output_dir.rstrip("/") if remote_out else os.path.abspath(output_dir)
@@ -131,13 +140,14 @@ def run_batch(
     streamed = set(large)
     small = [i for i in inputs if i not in streamed]
     jobs: list[Callable[[], pd.DataFrame]] = [
-        partial(_deidentify_wave, spark, transformer, wave, output_root, output_col, error_col)
+        partial(_deidentify_wave, spark, transformer, wave, output_root, output_col, error_col,
+                output_layout)
         for wave in _waves(small, wave_files or _wave_size(spark))
     ]
     if large and settings is not None:
         logger.info("batch: %d file(s) over %d bytes go frame by frame", len(large),
                     large_file_bytes)
-        jobs.append(partial(_stream_large, spark, large, output_root, settings))
+        jobs.append(partial(_stream_large, spark, large, output_root, settings, output_layout))
     tally = _Tally(len(sized), len(carried), started, progress)
     parts = [carried]
     checkpointed = time.monotonic()
@@ -206,22 +216,22 @@ def _waves(inputs: list[tuple[str, str]], size: int) -> list[list[tuple[str, str
 
 def _deidentify_wave(spark: SparkSession, transformer: Transformer,
                      wave: list[tuple[str, str]], output_root: str, output_col: str,
-                     error_col: str) -> pd.DataFrame:
+                     error_col: str, layout: str) -> pd.DataFrame:
     """One Spark job: de-identify and write these files; their manifest rows."""
     deidentified = transformer.transform(_paths_frame(spark, wave))
 
     def write(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        return write_outputs(batches, output_root, output_col, error_col)
+        return write_outputs(batches, output_root, output_col, error_col, layout)
 
     return deidentified.mapInPandas(write, schemas.MANIFEST_SCHEMA).toPandas()
 
 
 def _stream_large(spark: SparkSession, large: list[tuple[str, str]], output_root: str,
-                  settings: LargeFileSettings) -> pd.DataFrame:
+                  settings: LargeFileSettings, layout: str) -> pd.DataFrame:
     """One Spark job, a task per big file, each streamed from disk to disk."""
 
     def stream(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        return write_large_outputs(batches, output_root, settings)
+        return write_large_outputs(batches, output_root, settings, layout)
 
     frame = _paths_frame(spark, large, slices=len(large))
     return frame.mapInPandas(stream, schemas.MANIFEST_SCHEMA).toPandas()
@@ -271,7 +281,8 @@ def _paths_frame(spark: SparkSession, inputs: list[tuple[str, str]], slices: int
 
 
 def write_large_outputs(
-    batches: Iterator[pd.DataFrame], output_root: str, settings: LargeFileSettings
+    batches: Iterator[pd.DataFrame], output_root: str, settings: LargeFileSettings,
+    layout: str = "relative",
 ) -> Iterator[pd.DataFrame]:
     """Executor side, big files: stream each one to its output (or quarantine it).
 
@@ -283,9 +294,17 @@ def write_large_outputs(
         for path, relative in zip(pdf[schemas.PATH_COL], pdf[RELPATH_COL], strict=True):
             source = local_path(path)
             size = _size(path)
-            target = os.path.join(output_root, relative)
+            # Named by its UIDs, an output is first written under a neutral name.
+            target = (os.path.join(output_root, relative) if layout == "relative" else
+                      os.path.join(output_root, INCOMING_DIR, f"{file_id(path)}.dcm"))
             try:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
                 result = deidentify_large_path(source, target, settings)
+                if layout != "relative":
+                    named = os.path.join(output_root, output_name(layout, relative, path=target))
+                    os.makedirs(os.path.dirname(named), exist_ok=True)
+                    os.replace(target, named)
+                    target = named
                 records.append((path, target, STATUS_OK, None, size, result.bytes_out))
             except Exception as exc:  # one bad file never stops the job
                 error = safe_message(exc)
@@ -309,7 +328,8 @@ def _manifest_frame(records: list[Any], document_actions: list[Any]) -> pd.DataF
 
 
 def write_outputs(
-    batches: Iterator[pd.DataFrame], output_root: str, output_col: str, error_col: str
+    batches: Iterator[pd.DataFrame], output_root: str, output_col: str, error_col: str,
+    layout: str = "relative",
 ) -> Iterator[pd.DataFrame]:
     """Executor side: write each result (or quarantine its input); yield manifest rows."""
     for pdf in batches:
@@ -320,8 +340,8 @@ def write_outputs(
             source = path if is_s3(path) else local_path(path)
             input_bytes = size(source)
             if error is None and data is not None:
-                target = join(output_root, relative)
                 try:
+                    target = join(output_root, output_name(layout, relative, bytes(data)))
                     write_bytes_atomic(target, bytes(data))
                     records.append((path, target, STATUS_OK, None, input_bytes, len(data)))
                     continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pydicom
 import pytest
 
 from sparkdeid import pipeline, schemas
@@ -64,3 +65,19 @@ def test_a_rerun_counts_skipped_files_as_done_from_the_start(spark, model, inbox
     assert again.skipped == 8 and again.total == 9
     assert (seen[0].done, seen[0].skipped) == (8, 8)
     assert seen[-1].done == 9 and seen[-1].errors == 1  # the broken file is retried
+
+
+def test_uids_layout_releases_no_input_folder_or_file_name(spark, model, tmp_path):
+    inbox = tmp_path / "in"
+    named = inbox / "GLIMMERTON_OSWIN_4471902"  # a folder named after an (invented) patient
+    write_corpus(named, n_patients=1, studies_per_patient=1, series_per_study=1,
+                 instances_per_series=2, seed=9)
+    out = tmp_path / "out"
+    summary = run_batch(spark, str(inbox), str(out), model, output_layout="uids")
+    assert summary.ok == 2
+    released = [p for p in out.rglob("*") if not p.name.startswith("_")]
+    assert released and not any("GLIMMERTON" in str(p) or "4471902" in str(p) for p in released)
+    for output in summary.manifest["output_path"]:
+        ds = pydicom.dcmread(output, stop_before_pixels=True)
+        expected = out / ds.StudyInstanceUID / ds.SeriesInstanceUID / f"{ds.SOPInstanceUID}.dcm"
+        assert output == str(expected)

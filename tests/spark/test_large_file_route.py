@@ -42,3 +42,13 @@ def test_streamed_route_masks_like_the_pipeline(spark, tmp_path, secret_file):
             assert (b.pixel_array[f, y0:y1, x0:x1][ink] <= 16).mean() >= 0.99, text.text
     differ = np.mean(a.pixel_array != b.pixel_array)
     assert differ < 0.002  # the same masks, give or take a box edge
+
+    # Named by UIDs, the streamed output is the same file under a name free of the input's.
+    by_uids = run_batch(spark, str(inbox), str(tmp_path / "uids"), model, large_file_bytes=1,
+                        output_layout="uids")
+    assert by_uids.ok == 1
+    named = tmp_path / "uids" / b.StudyInstanceUID / b.SeriesInstanceUID / f"{b.SOPInstanceUID}.dcm"
+    assert named.read_bytes() == (tmp_path / "streamed" / "loop.dcm").read_bytes()
+    ok_row = by_uids.manifest[by_uids.manifest["status"] == "ok"].iloc[0]
+    assert ok_row["output_path"] == str(named)
+    assert not list((tmp_path / "uids" / ".sparkdeid-incoming").iterdir())
