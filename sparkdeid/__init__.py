@@ -10,10 +10,12 @@ from sparkdeid.errors import (
     DicomEncodeError,
     DocumentNotCleanableError,
     JavaUnavailableError,
+    ResourceLimitError,
     SecretError,
     SparkDeidError,
     StrategyError,
 )
+from sparkdeid.log_safety import install_library_guards
 from sparkdeid.metadata.dicom_to_metadata import DicomToMetadata
 from sparkdeid.metadata.metadata_deidentifier import DicomMetadataDeidentifier
 from sparkdeid.ner.ner_deid import NerDeid
@@ -36,6 +38,7 @@ __all__ = [
     "JavaUnavailableError",
     "NerDeid",
     "PositionFinder",
+    "ResourceLimitError",
     "SecretError",
     "SparkDeidError",
     "StrategyError",
@@ -44,3 +47,4 @@ __all__ = [
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+install_library_guards()  # pydicom quotes element values in its warnings: withhold them

@@ -56,6 +56,28 @@ def _build_parser() -> argparse.ArgumentParser:
     deid.add_argument("--large-file-mb", type=int, default=256,
                       help="files of this size or more go frame by frame from disk to disk "
                       "(bounded memory; 0 = never)")
+    deid.add_argument("--max-file-mb", type=int, default=1024,
+                      help="refuse (error row) files of more MiB on the in-memory route, "
+                      "before reading them (0 = no limit; files of --large-file-mb or more "
+                      "are streamed and not subject to it)")
+    deid.add_argument("--max-frames", type=int, default=100_000,
+                      help="refuse files declaring more frames (0 = no limit)")
+    deid.add_argument("--max-decoded-mpixels", type=int, default=2048,
+                      help="refuse files whose header declares more decoded pixel values "
+                      "(rows x columns x samples x frames; one frame on the streamed route), "
+                      "in units of 2**20 (0 = no limit)")
+    deid.add_argument("--residual-check", choices=("metadata", "pixels", "off"),
+                      default="metadata",
+                      help="after de-identification, fail (quarantine) a file whose output "
+                      "still holds values from its own header that the strategy does not "
+                      "keep: in the metadata (default), also in OCR of the output's frames "
+                      "(pixels; roughly doubles OCR cost), or not at all (off)")
+    deid.add_argument("--output-layout", choices=("relative", "uids"), default="relative",
+                      help="relative: each output at its input's relative path (folder and "
+                      "file names are released as they are; they may hold PHI); uids: "
+                      "<study>/<series>/<instance>.dcm by the de-identified UIDs")
+    deid.add_argument("--no-progress", action="store_true",
+                      help="no progress line on stderr (files done/total, files/s, errors)")
     deid.add_argument("--master", default=None, help="Spark master URL (default: local[*])")
 
     strategy = commands.add_parser("strategy", help="write a strategy CSV for a profile")
@@ -71,12 +93,30 @@ def _build_parser() -> argparse.ArgumentParser:
 
     streaming.add_arguments(stream)
     commands.add_parser("check", help="check that Java and Spark can start here")
+
+    verify = commands.add_parser(
+        "verify", help="re-scan de-identified outputs against their originals; HTML report"
+    )
+    verify.add_argument("--original", required=True, help="folder of the original files")
+    verify.add_argument("--deid", required=True, help="folder the deid job wrote")
+    verify.add_argument("--report", required=True, help="HTML report to write")
+    verify.add_argument("--include-original-thumbnails", action="store_true",
+                        help="also show crops of the ORIGINAL pixels (the report then "
+                        "holds PHI and says so)")
+    verify.add_argument("--no-pixels", action="store_true",
+                        help="check metadata only (no OCR, no masked regions)")
+    verify.add_argument("--ocr-engine", default="rapidocr", help="OCR back-end for pixels")
+    verify.add_argument("--frames", choices=("sample", "all"), default="sample",
+                        help="multi-frame files: first, middle and last frame (sample) or all")
+    verify.add_argument("--workers", type=int, default=1,
+                        help="processes checking files in parallel")
     return parser
 
 
 def _deid(args: argparse.Namespace) -> int:
     from sparkdeid import pipeline
     from sparkdeid.jobs.batch import RELPATH_COL, run_batch
+    from sparkdeid.jobs.progress import ProgressLine
     from sparkdeid.session import local_session
 
     metadata = {
@@ -84,10 +124,12 @@ def _deid(args: argparse.Namespace) -> int:
         "group_strategy": args.group_strategy,
         "secret_file": args.secret_file,
         "remove_private_tags": not args.keep_private_tags,
+        "max_file_bytes": args.max_file_mb * 1024 * 1024,
     }
     pipeline.metadata_deidentifier(**metadata).engine_config()  # fail before Spark starts
     if args.metadata_only:
-        chosen = pipeline.metadata_pipeline(input_col=schemas.PATH_COL, **metadata)
+        chosen = pipeline.metadata_pipeline(input_col=schemas.PATH_COL,
+                                            residual_check=args.residual_check, **metadata)
     else:
         build = pipeline.anonymisation_pipeline if args.redact_all else pipeline.full_pipeline
         chosen = build(
@@ -98,18 +140,24 @@ def _deid(args: argparse.Namespace) -> int:
             frame_reuse=args.frame_reuse,
             fill=args.fill,
             force_output=args.force_output,
+            max_frames=args.max_frames,
+            max_decoded_pixels=args.max_decoded_mpixels * 1024 * 1024,
+            residual_check=args.residual_check,
             **metadata,
         )
     spark = local_session(args.master)
     empty = spark.createDataFrame([], "path string, relative_path string")
     summary = run_batch(spark, args.input, args.output, chosen.fit(empty),
                         large_file_bytes=args.large_file_mb * 1024 * 1024,
-                        overwrite=args.overwrite)
-    rate = summary.total / summary.seconds if summary.seconds else 0.0
+                        overwrite=args.overwrite,
+                        output_layout=args.output_layout,
+                        progress=None if args.no_progress else ProgressLine())
+    processed = summary.total - summary.skipped
+    rate = processed / summary.seconds if summary.seconds else 0.0
     print(
         f"sparkdeid: {summary.total} files: {summary.ok} ok ({summary.skipped} done before), "
-        f"{summary.errors} errors "
-        f"(quarantined under {args.output}/_quarantine) in {summary.seconds:.1f} s "
+        f"{summary.errors} errors, {summary.quarantined} quarantined "
+        f"(under {args.output}/_quarantine) in {summary.seconds:.1f} s "
         f"({rate:.1f} files/s); manifest: {args.output}/_manifest.csv"
     )
     return 0 if summary.accounted else 3
@@ -133,6 +181,20 @@ def _strategy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    from sparkdeid.verify.report import write_report
+    from sparkdeid.verify.run import verify
+
+    result = verify(
+        args.original, args.deid, pixels=not args.no_pixels,
+        include_originals=args.include_original_thumbnails, engine=args.ocr_engine,
+        frames=args.frames, workers=args.workers,
+    )
+    write_report(result, args.report)
+    print(f"{result.summary_line()}; report: {args.report}")
+    return 0 if result.passed else 1
+
+
 def _check(args: argparse.Namespace) -> int:
     from sparkdeid.session import check_java
 
@@ -146,7 +208,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    handlers = {"deid": _deid, "stream": _stream, "strategy": _strategy, "check": _check}
+    from sparkdeid.log_safety import quiet_debug_loggers
+
+    quiet_debug_loggers()  # py4j's DEBUG prints pickled functions, which carry the secret
+    handlers = {"deid": _deid, "stream": _stream, "strategy": _strategy, "check": _check,
+                "verify": _verify}
     try:
         return handlers[args.command](args)
     except SparkDeidError as exc:

@@ -37,6 +37,21 @@ class SecretError(SparkDeidError, ValueError):
     """The pseudonym secret could not be read from its declared source."""
 
 
+class ResourceLimitError(SparkDeidError, ValueError):
+    """A file over a per-file limit (bytes, frames, decoded pixels), refused before the work.
+
+    ``limit`` names the Param that refused it (``maxFileBytes``, ``maxFrames``,
+    ``maxDecodedPixels``); the message gives the numbers only.
+    """
+
+    def __init__(self, message: str, limit: str = "") -> None:
+        super().__init__(message)
+        self.limit = limit
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return type(self), (str(self), self.limit)
+
+
 class DocumentNotCleanableError(SparkDeidError, ValueError):
     """An encapsulated document that cannot be de-identified safely.
 

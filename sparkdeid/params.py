@@ -13,6 +13,12 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasInputCol, HasOutputCol
 
 from sparkdeid import schemas
+from sparkdeid.dicom.limits import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DECODED_PIXELS,
+    DEFAULT_MAX_FRAMES,
+    FileLimits,
+)
 
 HANDLE_INVALID_CHOICES = ("error", "skip", "keep")
 
@@ -21,9 +27,11 @@ __all__ = [
     "HasErrorCol",
     "HasInputCol",
     "HasKeepInput",
+    "HasMaxFileBytes",
     "HasOcrEngine",
     "HasOutputCol",
     "HasPathCol",
+    "HasResourceLimits",
     "HasSecret",
     "HasStrategy",
 ]
@@ -101,6 +109,73 @@ class HasErrorCol(Params):
 
     def getHandleInvalid(self) -> str:
         return self.getOrDefault(self.handleInvalid)
+
+
+class HasMaxFileBytes(Params):
+    """The size limit of stages that hold a whole file in memory (sparkdeid.dicom.limits)."""
+
+    maxFileBytes: Param[int] = Param(
+        Params._dummy(),
+        "maxFileBytes",
+        "largest file in bytes this stage holds in memory (0 = no limit); a bigger file is an "
+        "error row, refused before it is read, instead of an executor out of memory. Default "
+        "1 GiB: the whole-file route needs several times a file's size",
+        typeConverter=TypeConverters.toInt,
+    )
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(maxFileBytes=DEFAULT_MAX_BYTES)
+
+    def setMaxFileBytes(self, value: int) -> Any:
+        return self._set(maxFileBytes=value)
+
+    def getMaxFileBytes(self) -> int:
+        return self.getOrDefault(self.maxFileBytes)
+
+
+class HasResourceLimits(HasMaxFileBytes):
+    """Per-file limits of stages that decode pixels: size, frames, decoded pixels."""
+
+    maxFrames: Param[int] = Param(
+        Params._dummy(),
+        "maxFrames",
+        "largest Number of Frames a file may declare (0 = no limit); checked on the header "
+        "before any frame is decoded",
+        typeConverter=TypeConverters.toInt,
+    )
+    maxDecodedPixels: Param[int] = Param(
+        Params._dummy(),
+        "maxDecodedPixels",
+        "largest decoded size a file may declare, in pixel values: Rows x Columns x "
+        "Samples per Pixel x Number of Frames (0 = no limit); checked on the header before "
+        "any pixel buffer is allocated. Default 2**31 (2-4 GiB decoded)",
+        typeConverter=TypeConverters.toInt,
+    )
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(maxFrames=DEFAULT_MAX_FRAMES, maxDecodedPixels=DEFAULT_MAX_DECODED_PIXELS)
+
+    def setMaxFrames(self, value: int) -> Any:
+        return self._set(maxFrames=value)
+
+    def getMaxFrames(self) -> int:
+        return self.getOrDefault(self.maxFrames)
+
+    def setMaxDecodedPixels(self, value: int) -> Any:
+        return self._set(maxDecodedPixels=value)
+
+    def getMaxDecodedPixels(self) -> int:
+        return self.getOrDefault(self.maxDecodedPixels)
+
+    def file_limits(self) -> FileLimits:
+        """The three limits as the picklable value executors check against."""
+        return FileLimits(
+            max_bytes=self.getMaxFileBytes(),
+            max_frames=self.getMaxFrames(),
+            max_decoded_pixels=self.getMaxDecodedPixels(),
+        )
 
 
 class HasStrategy(Params):

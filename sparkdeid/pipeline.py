@@ -24,12 +24,18 @@ from pyspark.ml import Pipeline
 
 from sparkdeid import schemas
 from sparkdeid.dicom.dicom_to_image import DicomToImage
+from sparkdeid.dicom.limits import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DECODED_PIXELS,
+    DEFAULT_MAX_FRAMES,
+)
 from sparkdeid.documents.document_cleaner import DOCUMENT_DICOM_COL, DicomDocumentCleaner
 from sparkdeid.metadata.metadata_deidentifier import DicomMetadataDeidentifier
 from sparkdeid.ner.ner_deid import NerDeid
 from sparkdeid.ocr.text_detector import TextDetector
 from sparkdeid.regions.draw_regions import DicomDrawRegions
 from sparkdeid.regions.position_finder import PositionFinder
+from sparkdeid.verify.residual_gate import GateMode, ResidualPhiGate, gate_mode
 
 
 def metadata_deidentifier(
@@ -41,6 +47,7 @@ def metadata_deidentifier(
     remove_private_tags: bool = True,
     pixel_data_cleaned: bool = False,
     cleaned_upstream: Sequence[str] = (),
+    max_file_bytes: int = DEFAULT_MAX_BYTES,
 ) -> DicomMetadataDeidentifier:
     return DicomMetadataDeidentifier(
         inputCol=input_col,
@@ -51,12 +58,44 @@ def metadata_deidentifier(
         removePrivateTags=remove_private_tags,
         pixelDataCleaned=pixel_data_cleaned,
         cleanedUpstream=list(cleaned_upstream),
+        maxFileBytes=max_file_bytes,
     )
 
 
-def metadata_pipeline(*, input_col: str = schemas.CONTENT_COL, **metadata: Any) -> Pipeline:
-    """Metadata de-identification only: Pixel Data is copied byte for byte."""
-    return Pipeline(stages=[metadata_deidentifier(input_col=input_col, **metadata)])
+def residual_gate(
+    deidentifier: DicomMetadataDeidentifier,
+    residual_check: str = "metadata",
+    *,
+    engine: str = "rapidocr",
+    engine_options: Mapping[str, Any] | None = None,
+    original_col: str = schemas.PATH_COL,
+) -> list[ResidualPhiGate]:
+    """The residual-PHI gate for ``deidentifier``'s output (none for ``off``).
+
+    ``metadata`` (default, cheap) looks for each original's identifying values
+    in its output; ``pixels`` also OCRs the output's first, middle and last
+    frames for the original's header values (about doubles OCR cost). Values
+    the strategy keeps on purpose are not flagged; a flagged file becomes an
+    error row, which the jobs quarantine. See :mod:`sparkdeid.verify.residual_gate`.
+    """
+    mode = gate_mode(residual_check)
+    if mode is GateMode.OFF:
+        return []
+    return [ResidualPhiGate.for_deidentifier(
+        deidentifier, mode=mode.value, originalCol=original_col, engine=engine,
+        engineOptions=json.dumps(dict(engine_options or {})),
+    )]
+
+
+def metadata_pipeline(
+    *, input_col: str = schemas.CONTENT_COL, residual_check: str = "metadata", **metadata: Any
+) -> Pipeline:
+    """Metadata de-identification only: Pixel Data is copied byte for byte.
+
+    ``residual_check`` (``metadata`` / ``pixels`` / ``off``): see :func:`residual_gate`.
+    """
+    deidentifier = metadata_deidentifier(input_col=input_col, **metadata)
+    return Pipeline(stages=[deidentifier, *residual_gate(deidentifier, residual_check)])
 
 
 def full_pipeline(
@@ -77,6 +116,10 @@ def full_pipeline(
     padding: float = 2.0,
     fill: str = "black",
     force_output: bool = False,
+    max_file_bytes: int = DEFAULT_MAX_BYTES,
+    max_frames: int = DEFAULT_MAX_FRAMES,
+    max_decoded_pixels: int = DEFAULT_MAX_DECODED_PIXELS,
+    residual_check: str = "metadata",
     **metadata: Any,
 ) -> Pipeline:
     """Pixels (OCR + PHI detection + masking) then metadata, one output row per file.
@@ -87,8 +130,13 @@ def full_pipeline(
     ``remove`` deletes overlays. ``documents``: ``clean`` redacts encapsulated
     PDF / CDA documents (removing, and recording in ``document_action``,
     those that cannot be cleaned), ``remove`` leaves them to the strategy
-    (which empties them). ``metadata`` keywords go to :func:`metadata_deidentifier` (strategy,
-    secret_file, group_strategy, remove_private_tags).
+    (which empties them). ``max_file_bytes``, ``max_frames`` and
+    ``max_decoded_pixels`` are the per-file limits of :mod:`sparkdeid.dicom.limits`
+    (0 = none): a file over one is an error row, refused before it is read or
+    decoded. ``residual_check`` (``metadata`` / ``pixels`` / ``off``) appends the
+    residual-PHI gate (:func:`residual_gate`). ``metadata`` keywords go to
+    :func:`metadata_deidentifier` (strategy, secret_file, group_strategy,
+    remove_private_tags).
     """
     if documents not in ("clean", "remove"):
         raise ValueError("documents must be 'clean' or 'remove'")
@@ -103,6 +151,9 @@ def full_pipeline(
             frameSampling=frame_sampling,
             frameReuse=frame_reuse,
             renderOverlays=overlays == "clean",
+            maxFileBytes=max_file_bytes,
+            maxFrames=max_frames,
+            maxDecodedPixels=max_decoded_pixels,
         ),
         TextDetector(engine=engine, engineOptions=json.dumps(dict(engine_options or {}))),
         NerDeid(failClosed=fail_closed, redactAll=redact_all, minConfidence=min_confidence),
@@ -125,12 +176,16 @@ def full_pipeline(
         ))
         last = DOCUMENT_DICOM_COL
     # Clean Pixel Data is claimed only when every frame is scanned.
-    stages.append(metadata_deidentifier(
+    deidentifier = metadata_deidentifier(
         input_col=last,
         pixel_data_cleaned=frame_limit == 0,
         cleaned_upstream=cleaned,
+        max_file_bytes=max_file_bytes,
         **metadata,
-    ))
+    )
+    stages.append(deidentifier)
+    stages += residual_gate(deidentifier, residual_check, engine=engine,
+                            engine_options=engine_options)
     return Pipeline(stages=stages)
 
 

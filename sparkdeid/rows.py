@@ -17,8 +17,10 @@ from typing import Any
 import pandas as pd
 from pyspark.sql.types import StringType, StructField, StructType
 
+from sparkdeid.dicom.limits import FileLimits, check_file_size
 from sparkdeid.errors import SparkDeidError
 from sparkdeid.storage import read_bytes
+from sparkdeid.storage import size as stored_size
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +39,24 @@ def safe_message(exc: BaseException) -> str:
     return f"internal error ({type(exc).__name__})"
 
 
-def source_bytes(source: Any) -> bytes:
-    """A cell holding file bytes (binaryFile ``content``) or a path to read them from."""
+def source_bytes(source: Any, max_bytes: int = 0) -> bytes:
+    """A cell holding file bytes (binaryFile ``content``) or a path to read them from.
+
+    With ``max_bytes`` (see :mod:`sparkdeid.dicom.limits`) a bigger file is
+    refused with ``ResourceLimitError``; a path's size is checked before the
+    file is read, so it is never loaded.
+    """
+    limits = FileLimits(max_bytes=max_bytes)
     if isinstance(source, (bytes, bytearray, memoryview)):
+        check_file_size(len(source), limits)
         return bytes(source)
     if source is None:
         raise SparkDeidError("no file content or path in the input column")
-    return read_bytes(str(source))
+    if max_bytes:
+        check_file_size(stored_size(str(source)), limits)
+    content = read_bytes(str(source))
+    check_file_size(len(content), limits)  # the size was unknown, or it grew
+    return content
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,7 @@ class RowSettings:
     handle_invalid: str
     keep_input: bool
     extra_cols: tuple[str, ...] = ()
+    max_bytes: int = 0  # refuse bigger files (0 = no limit); see sparkdeid.dicom.limits
 
 
 class FileStageError(SparkDeidError, RuntimeError):
@@ -105,7 +119,7 @@ def run_per_file(
                 errors.append(None)
                 continue
             try:
-                content = source_bytes(row[settings.input_col])
+                content = source_bytes(row[settings.input_col], settings.max_bytes)
                 extras = {col: row[col] for col in settings.extra_cols if col in pdf.columns}
                 result = fn(content, extras)
                 error = None

@@ -46,7 +46,10 @@ class SlowRows(Transformer):
 def main(argv: list[str]) -> int:
     landing, output, checkpoint, secret_file = argv
     spark = local_session("local[1]", app_name="sparkdeid-stream-worker",
-                          extra_conf={"spark.driver.memory": "1g"})
+                          # one row per Arrow batch: files are written one by one,
+                          # so the test's kill lands between two writes of a batch
+                          extra_conf={"spark.driver.memory": "1g",
+                                      "spark.sql.execution.arrow.maxRecordsPerBatch": "1"})
     empty = spark.createDataFrame([], "path string, relative_path string")
     model = metadata_pipeline(input_col=schemas.PATH_COL, strategy="tcia",
                               secret_file=secret_file).fit(empty)

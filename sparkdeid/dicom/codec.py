@@ -11,12 +11,16 @@ from __future__ import annotations
 import io
 import re
 import struct
+import warnings
+import zlib
 
 import pydicom
 from pydicom.datadict import DicomDictionary, dictionary_VR
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.valuerep import VR
 
 from sparkdeid.errors import DicomDecodeError, DicomEncodeError
 
@@ -30,6 +34,22 @@ _IDENTIFYING_META = (
     0x00020026, 0x00020027, 0x00020028,  # their presentation addresses (URLs)
     0x00020100, 0x00020102,  # private information
 )
+# VRs pydicom can convert, and the value size of the fixed-size binary ones.
+_VALID_VRS = frozenset(str(vr.value) for vr in VR)
+_FIXED_SIZES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "AT": 4, "OF": 4, "OL": 4,
+                "FD": 8, "SV": 8, "UV": 8, "OD": 8, "OV": 8}
+# IS/DS strings that surely convert (others are tried with pydicom at read time).
+_NUMBERS = re.compile(
+    rb"[ \x00]*(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)?[ \x00]*"
+    rb"(?:\\[ \x00]*(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)?[ \x00]*)*"
+)
+# Deeper nesting than real objects use; pydicom's recursive reader and writer
+# would hit Python's recursion limit not far beyond a few hundred levels.
+MAX_SEQUENCE_DEPTH = 64
+_EOF_WARNING = re.compile(
+    r"End of file reached before delimiter (\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\))"
+)
+_UID_TEXT = re.compile(r"[0-9][0-9.]{0,63}")
 # Any run of three letters in a preamble could be part of a name: zero it.
 _PREAMBLE_TEXT = re.compile(rb"[A-Za-z]{3,}")
 
@@ -72,28 +92,91 @@ def read_dataset(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
     if not looks_like_dicom(data):
         raise DicomDecodeError("not a DICOM file: no DICM marker and no DICOM tag at the start")
     try:
-        try:
-            ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=stop_before_pixels)
-        except InvalidDicomError:
-            ds = pydicom.dcmread(
-                io.BytesIO(data), stop_before_pixels=stop_before_pixels, force=True
-            )
+        ds = _dcmread(data, stop_before_pixels)
+        _check_transfer_syntax(ds)
         _parse_sequences(ds)
+        if isinstance(getattr(ds, "file_meta", None), Dataset):
+            _parse_sequences(ds.file_meta)
     except DicomDecodeError:
         raise
     except (EOFError, struct.error) as exc:
         raise DicomDecodeError(f"truncated or malformed DICOM ({type(exc).__name__})") from None
+    except RecursionError:
+        raise DicomDecodeError("sequences nested too deeply to read") from None
+    except zlib.error:
+        raise DicomDecodeError(
+            "deflated transfer syntax declared but the data does not inflate"
+        ) from None
+    except OSError as exc:
+        if str(exc).startswith("No tag to read"):  # pydicom, at the end of the bytes
+            raise DicomDecodeError(
+                "truncated DICOM: the file ends inside a sequence or item that is never closed"
+            ) from None
+        raise DicomDecodeError(f"unreadable DICOM ({type(exc).__name__})") from None
     except Exception as exc:  # pydicom raises many types for bad input
         raise DicomDecodeError(f"unreadable DICOM ({type(exc).__name__})") from None
     if len(ds) == 0:
-        raise DicomDecodeError("DICOM file holds no data elements")
+        raise DicomDecodeError(_empty_reason(data))
     if not any(int(tag) in DicomDictionary for tag in ds.keys()):
         # Bytes after a valid header that parse as one unknown element are not a dataset.
         raise DicomDecodeError("not a DICOM dataset: no standard data element found")
     return ds
 
 
-def _parse_sequences(ds: Dataset) -> None:
+def _dcmread(data: bytes, stop_before_pixels: bool) -> Dataset:
+    """pydicom's read, with the end-of-file warnings it gives instead of failing raised.
+
+    pydicom stops at the end of the bytes inside an undefined-length element
+    (a sequence or encapsulated Pixel Data without its delimiter), warns and
+    returns what it read so far: that is a truncated file.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=stop_before_pixels)
+        except InvalidDicomError:
+            ds = pydicom.dcmread(
+                io.BytesIO(data), stop_before_pixels=stop_before_pixels, force=True
+            )
+    for warning in caught:
+        found = _EOF_WARNING.search(str(warning.message))
+        if found:
+            raise DicomDecodeError(
+                f"truncated DICOM: the file ends before the delimiter {found.group(1)} of an "
+                "undefined-length element (sequence, item or encapsulated Pixel Data)"
+            )
+    for warning in caught:  # the others go on as pydicom gave them
+        warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                               warning.lineno)
+    return ds
+
+
+def _check_transfer_syntax(ds: Dataset) -> None:
+    """A transfer syntax pydicom does not know cannot be read or written faithfully."""
+    meta = getattr(ds, "file_meta", None)
+    declared = meta.get("TransferSyntaxUID") if meta is not None else None
+    if not declared:
+        return  # inferred from the data, as pydicom read it
+    uid = str(declared).strip(" \x00")
+    if UID(uid).is_transfer_syntax:
+        return
+    shown = uid if _UID_TEXT.fullmatch(uid) else "(not a valid UID)"
+    raise DicomDecodeError(f"unsupported transfer syntax {shown}")
+
+
+def _empty_reason(data: bytes) -> str:
+    """Why a file with a valid start held no data element: cut in its file meta, or empty."""
+    if data[128:132] == b"DICM" and data[132:138] == b"\x02\x00\x00\x00UL" and len(data) >= 144:
+        declared = struct.unpack("<I", data[140:144])[0]
+        remain = len(data) - 144
+        if declared > remain:
+            return f"truncated DICOM: file meta declares {declared} bytes, {remain} remain"
+        if declared == remain:
+            return "no data elements after the file meta"
+    return "DICOM file holds no data elements"
+
+
+def _parse_sequences(ds: Dataset, depth: int = 0) -> None:
     """Parse sequence items now (cheap) so a file cut inside one fails at read time.
 
     Also catches values cut short: pydicom returns fewer bytes than an
@@ -109,10 +192,54 @@ def _parse_sequences(ds: Dataset) -> None:
             and declared != 0xFFFFFFFF
             and len(value) < declared
         ):
-            raise DicomDecodeError("truncated DICOM: a value is shorter than its declared length")
+            raise DicomDecodeError(
+                f"truncated DICOM: element ({int(tag) >> 16:04X},{int(tag) & 0xFFFF:04X}) declares "
+                f"{declared} bytes, {len(value)} remain"
+            )
+        _check_element(ds, int(tag), raw, value)
         if element_vr(ds, int(tag)) == "SQ":
+            if depth >= MAX_SEQUENCE_DEPTH:
+                raise DicomDecodeError(
+                    f"sequences nested more than {MAX_SEQUENCE_DEPTH} deep"
+                )
             for item in ds[tag].value or []:
-                _parse_sequences(item)
+                _parse_sequences(item, depth + 1)
+
+
+def _check_element(ds: Dataset, tag: int, raw: object, value: object) -> None:
+    """Reject what pydicom reads but can never convert, rather than keep it raw.
+
+    Found by fuzzing: such elements passed through de-identification
+    untouched and gave outputs that pydicom could not read back.
+    """
+    where = f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+    if tag >> 16 == 0xFFFE:
+        raise DicomDecodeError(f"malformed DICOM: item or delimiter tag {where} outside a sequence")
+    vr = getattr(raw, "VR", None)
+    if vr and vr not in _VALID_VRS:
+        raise DicomDecodeError(f"malformed DICOM: element {where} has an unknown VR")
+    standard_vr = element_vr(ds, tag)
+    size = _FIXED_SIZES.get(standard_vr)
+    if size and isinstance(value, bytes) and len(value) % size:
+        raise DicomDecodeError(
+            f"malformed DICOM: element {where} length {len(value)} is not a multiple of {size}"
+        )
+    if (
+        standard_vr in ("IS", "DS")
+        and isinstance(value, bytes)
+        # an IS with an exponent can overflow: pydicom decides
+        and not (_NUMBERS.fullmatch(value) and (standard_vr == "DS" or b"e" not in value.lower()))
+    ):
+        try:  # pydicom's own conversion decides what an odd number string is
+            converted = ds[tag].value
+            for item in converted if isinstance(converted, MultiValue | list) else [converted]:
+                if item not in ("", None):  # an unconvertible one stays a str
+                    float(item) if standard_vr == "DS" else int(item)
+        except Exception:
+            raise DicomDecodeError(
+                f"malformed DICOM: element {where} ({standard_vr}) holds a value that is not "
+                "a number"
+            ) from None
 
 
 def element_vr(ds: Dataset, tag: int) -> str:

@@ -45,6 +45,12 @@ from sparkdeid.dicom.frames import (
     render_decoded,
     render_frame,
 )
+from sparkdeid.dicom.limits import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_DECODED_PIXELS,
+    DEFAULT_MAX_FRAMES,
+    check_header,
+)
 from sparkdeid.dicom.overlays import overlay_bits, overlay_planes, render_overlay
 from sparkdeid.ner.header import header_terms_of
 from sparkdeid.ocr.frame_reuse import FramePlan, FrameReuseTracker
@@ -54,6 +60,7 @@ from sparkdeid.params import (
     HasKeepInput,
     HasOutputCol,
     HasPathCol,
+    HasResourceLimits,
 )
 from sparkdeid.rows import FileStageError, file_id, safe_message, source_bytes
 
@@ -64,7 +71,9 @@ FRAME_REUSE = ("changed", "strict", "off")
 _FLUSH_BYTES = 64 * 1024 * 1024
 
 
-class _DicomToImageParams(HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, HasErrorCol):
+class _DicomToImageParams(
+    HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, HasErrorCol, HasResourceLimits
+):
     frameLimit: Param[int] = Param(
         Params._dummy(),
         "frameLimit",
@@ -170,6 +179,9 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
         numFramesCol: str = schemas.NUM_FRAMES_COL,
         frameReuse: str = "changed",
         renderOverlays: bool = True,
+        maxFileBytes: int = DEFAULT_MAX_BYTES,
+        maxFrames: int = DEFAULT_MAX_FRAMES,
+        maxDecodedPixels: int = DEFAULT_MAX_DECODED_PIXELS,
     ) -> None:
         super().__init__()
         self._set(**self._input_kwargs)
@@ -193,6 +205,9 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
         numFramesCol: str = schemas.NUM_FRAMES_COL,
         frameReuse: str = "changed",
         renderOverlays: bool = True,
+        maxFileBytes: int = DEFAULT_MAX_BYTES,
+        maxFrames: int = DEFAULT_MAX_FRAMES,
+        maxDecodedPixels: int = DEFAULT_MAX_DECODED_PIXELS,
     ) -> DicomToImage:
         return self._set(**self._input_kwargs)
 
@@ -274,6 +289,7 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
             raise ValueError(f"frameReuse must be one of {FRAME_REUSE}")
         areas_col, reuse_col = schemas.OCR_AREAS_COL, schemas.REUSE_FRAMES_COL
         plane_col, overlays = schemas.PLANE_COL, self.getRenderOverlays()
+        limits = self.file_limits()
 
         produced = {output_col, frame_col, frames_col, error_col, areas_col, reuse_col,
                     plane_col} | (
@@ -300,6 +316,7 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
 
         def frames_of(content: bytes, origin: str) -> Iterator[dict[str, Any]]:
             ds = read_dataset(content)
+            check_header(ds, limits)  # before any frame is decoded
             terms = (
                 [{"kind": t.kind, "value": t.value} for t in header_terms_of(ds)]
                 if terms_col else None
@@ -346,7 +363,8 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
                         continue
                     first = True
                     try:
-                        for frame in frames_of(source_bytes(row[input_col]), path):
+                        content = source_bytes(row[input_col], limits.max_bytes)
+                        for frame in frames_of(content, path):
                             record = {**base, **frame, error_col: None}
                             if not first and input_col != path_col and input_col in record:
                                 record[input_col] = None  # bytes ride on the first frame only

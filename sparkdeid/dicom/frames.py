@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.encaps import get_frame
+from pydicom.encaps import generate_fragments, get_frame
 from pydicom.uid import (
     UID,
     ExplicitVRBigEndian,
@@ -40,6 +40,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from sparkdeid.dicom.codestream import check_frame_codestream
 from sparkdeid.errors import DicomDecodeError
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,12 @@ logger = logging.getLogger(__name__)
 PIXEL_DATA_TAG = 0x7FE00010
 _YBR = ("YBR_FULL", "YBR_FULL_422")
 _YBR_J2K = ("YBR_ICT", "YBR_RCT")
+# Samples per pixel each photometric interpretation has (by its first word).
+_SAMPLES_FOR = {"MONOCHROME1": 1, "MONOCHROME2": 1, "PALETTE COLOR": 1, "RGB": 3, "YBR": 3}
+_PHOTOMETRIC = frozenset({
+    "MONOCHROME1", "MONOCHROME2", "PALETTE COLOR", "RGB", "YBR_FULL", "YBR_FULL_422",
+    "YBR_PARTIAL_420", "YBR_PARTIAL_422", "YBR_ICT", "YBR_RCT", "HSV", "ARGB", "CMYK", "XYB",
+})
 FRAME_SAMPLING = ("all", "first", "first_middle_last", "stride", "consecutive")
 
 # Which package decodes what: named in the error when no plugin is installed.
@@ -158,7 +165,9 @@ def pixel_info(ds: Dataset) -> PixelInfo | None:
     """
     if PIXEL_DATA_TAG not in ds:
         return None
-    return image_pixel_info(ds)
+    info = image_pixel_info(ds)
+    _check_pixel_data(ds, info)
+    return info
 
 
 def image_pixel_info(ds: Dataset) -> PixelInfo:
@@ -195,7 +204,59 @@ def image_pixel_info(ds: Dataset) -> PixelInfo:
         raise DicomDecodeError("image pixel module has a zero dimension")
     if not 0 < info.bits_stored <= info.bits_allocated:
         raise DicomDecodeError("BitsStored is not between 1 and BitsAllocated")
+    if info.samples_per_pixel not in (1, 3, 4):
+        # fuzzing: a codec sizes its buffer by this before reading a byte (GDCM aborts)
+        raise DicomDecodeError(
+            f"SamplesPerPixel is {info.samples_per_pixel}; only 1, 3 (or retired 4) exist"
+        )
+    expected = _SAMPLES_FOR.get(info.photometric.split("_")[0])
+    if expected is not None and info.samples_per_pixel != expected:
+        # fuzzing: GDCM aborts the whole process on such a mismatch (PS3.3 C.7.6.3.1.2)
+        raise DicomDecodeError(
+            f"PhotometricInterpretation {info.photometric[:16]} needs SamplesPerPixel "
+            f"{expected}, the header says {info.samples_per_pixel}"
+        )
+    if info.bits_allocated != 1 and (info.bits_allocated % 8 or info.bits_allocated > 64):
+        raise DicomDecodeError(f"BitsAllocated {info.bits_allocated} is not 1 or a multiple of 8")
+    if info.photometric not in _PHOTOMETRIC:
+        # the value itself is not quoted: a hostile file can put anything there
+        raise DicomDecodeError("PhotometricInterpretation is not a known colour space")
     return info
+
+
+def _check_pixel_data(ds: Dataset, info: PixelInfo) -> None:
+    """Pixel Data that cannot hold the frames the header declares fails here, by numbers.
+
+    Checked before any frame is decoded, so a small file declaring a billion
+    frames is refused instead of planned frame by frame.
+    """
+    try:
+        value = ds[PIXEL_DATA_TAG].value
+    except Exception:
+        raise DicomDecodeError("pixel data element is not readable") from None
+    if not isinstance(value, bytes | bytearray):
+        raise DicomDecodeError("pixel data element holds no bytes")
+    if info.is_encapsulated:
+        try:
+            fragments = sum(1 for _ in generate_fragments(value)) - 1  # minus the offset table
+        except Exception:
+            raise DicomDecodeError(
+                "encapsulated pixel data is malformed (bad item tag or length)"
+            ) from None
+        if 0x7FE00001 not in ds and fragments < info.num_frames:
+            raise DicomDecodeError(
+                f"encapsulated pixel data has {fragments} fragment(s) for {info.num_frames} frames"
+            )
+        return
+    samples = 2 if info.photometric == "YBR_FULL_422" else info.samples_per_pixel
+    values = info.rows * info.columns * samples * info.num_frames
+    expected = (values + 7) // 8 if info.bits_allocated == 1 else values * (
+        info.bits_allocated // 8
+    )
+    if len(value) < expected:
+        raise DicomDecodeError(
+            f"pixel data shorter than Rows x Columns x frames: {len(value)} of {expected} bytes"
+        )
 
 
 def _decoder_options(info: PixelInfo, frames: int) -> dict[str, Any]:
@@ -257,27 +318,47 @@ def encoded_frame(ds: Dataset, info: PixelInfo, index: int) -> bytes:
     extended = None
     if 0x7FE00001 in ds and 0x7FE00002 in ds:
         extended = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
+    value = ds[PIXEL_DATA_TAG].value
+    if extended is None:
+        _check_offset_table(value)
     try:
-        return get_frame(
-            ds[PIXEL_DATA_TAG].value,
-            index,
-            number_of_frames=info.num_frames,
-            extended_offsets=extended,
-        )
+        frame = get_frame(value, index, number_of_frames=info.num_frames,
+                          extended_offsets=extended)
     except Exception as exc:
         raise DicomDecodeError(
             f"encapsulated pixel data has no readable frame {index} ({type(exc).__name__})"
         ) from None
+    if not frame:
+        raise DicomDecodeError(f"encapsulated pixel data frame {index} is empty")
+    return frame
+
+
+def _check_offset_table(value: bytes) -> None:
+    """A Basic Offset Table entry beyond the fragments would give an empty or wrong frame."""
+    if len(value) < 8 or value[:4] != b"\xfe\xff\x00\xe0":
+        return  # get_frame reports a missing offset table item
+    table = int.from_bytes(value[4:8], "little")
+    offsets = np.frombuffer(value[8:8 + table - table % 4], dtype="<u4")
+    if offsets.size and int(offsets.max()) >= len(value) - 8 - table:
+        raise DicomDecodeError(
+            "Basic Offset Table points past the end of the encapsulated pixel data"
+        )
 
 
 def decode_encoded_frame(info: PixelInfo, frame: bytes) -> np.ndarray:
     """Decode one frame's compressed bytes (as returned by :func:`encoded_frame`)."""
+    # fuzzing: GDCM aborts the process on a codestream that disagrees with the header
+    check_frame_codestream(info, frame)
     decoder = _decoder(info)
     try:
         arr, props = decoder.as_array(
             _encapsulate_one(frame), index=0, raw=True, validate=True, **_decoder_options(info, 1)
         )
-    except Exception as exc:  # plugins raise anything; never echo their text (may hold values)
+    except BaseException as exc:  # plugins raise anything; never echo their text (may hold values)
+        # A Rust codec's panic (pyo3 PanicException) is a BaseException: found by
+        # fuzzing RLE frames; it would pass every `except Exception` and kill the task.
+        if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+            raise
         raise _decode_failure(info, exc) from None
     return _conform_colour(arr, str(props.get("photometric_interpretation", "")), info)
 

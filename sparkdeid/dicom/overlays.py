@@ -50,7 +50,12 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.pixels import pack_bits, unpack_bits
 
-from sparkdeid.dicom.frames import PIXEL_DATA_TAG, PixelInfo, pixel_info, transfer_syntax_of
+from sparkdeid.dicom.frames import (
+    PIXEL_DATA_TAG,
+    PixelInfo,
+    image_pixel_info,
+    transfer_syntax_of,
+)
 from sparkdeid.errors import DicomDecodeError, DicomEncodeError
 from sparkdeid.regions.boxes import Box
 
@@ -381,9 +386,10 @@ def _native_words(ds: Dataset, plane: OverlayPlane) -> tuple[np.ndarray, PixelIn
     pairs to get pixel order (8-bit data stored as OW in big endian); swap
     them back with :func:`_swap_pairs` before storing the words.
     """
-    info = pixel_info(ds)
-    if info is None:
+    if PIXEL_DATA_TAG not in ds:
         raise DicomDecodeError(f"overlay {plane.name} is embedded but there is no Pixel Data")
+    # header values only: whether the bits can be reached is answered before the data's shape
+    info = image_pixel_info(ds)
     if info.is_encapsulated:
         raise DicomDecodeError(
             f"overlay {plane.name} is embedded in compressed Pixel Data; "

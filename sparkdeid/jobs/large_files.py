@@ -9,12 +9,19 @@ frames from disk to disk. The settings come from the fitted full pipeline
 PHI detector, frame reuse, masking and metadata strategy. Overlays and
 encapsulated documents are not cleaned on this route: the strategy removes
 them (fail closed).
+
+The pipeline's residual-PHI gate (:class:`~sparkdeid.verify.residual_gate.ResidualPhiGate`)
+applies here too, to the written output's header: a finding deletes the
+output and fails the file (quarantined). Only the metadata check runs on this
+route, whatever the gate's mode; elements after Pixel Data and the pixels
+themselves are not re-scanned.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +31,7 @@ from pydicom.dataset import Dataset
 from sparkdeid.dicom.dicom_to_image import DicomToImage, image_struct
 from sparkdeid.dicom.frames import RenderedFrame
 from sparkdeid.dicom.large_file import LargeFileResult, deidentify_large_file
+from sparkdeid.dicom.limits import FileLimits, check_header
 from sparkdeid.metadata.engine import EngineConfig, compiled_engine
 from sparkdeid.metadata.metadata_deidentifier import DicomMetadataDeidentifier
 from sparkdeid.ner.detect import DetectorConfig, PhiDetector
@@ -35,6 +43,13 @@ from sparkdeid.ocr.text_detector import TextDetector, ocr_image
 from sparkdeid.regions.boxes import Box
 from sparkdeid.regions.draw_regions import DicomDrawRegions
 from sparkdeid.regions.position_finder import PositionFinder, find_regions
+from sparkdeid.verify.residual_gate import (
+    GatePolicy,
+    ResidualPhiError,
+    ResidualPhiGate,
+    metadata_residuals,
+    residual_message,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +66,10 @@ class LargeFileSettings:
     render_width: int = 0
     padding: float = 2.0
     fill: str = "black"
+    # frames and one frame's pixels only: this route never holds a whole file
+    limits: FileLimits = FileLimits(max_bytes=0)
+    # the pipeline's residual-PHI gate, metadata check only; None when it has none (or off)
+    residual: GatePolicy | None = None
 
 
 def large_file_settings(model: Any) -> LargeFileSettings | None:
@@ -66,6 +85,8 @@ def large_file_settings(model: Any) -> LargeFileSettings | None:
     metadata = found[DicomMetadataDeidentifier].engine_config()
     # nothing upstream cleans overlays or documents on this route: let the strategy remove them
     metadata = dataclasses.replace(metadata, cleaned_upstream=())
+    gate = found.get(ResidualPhiGate)
+    residual = gate.policy() if gate is not None and gate.getMode() != "off" else None
     return LargeFileSettings(
         engine=ocr.getEngine(),
         engine_options=tuple(sorted(options.items())),
@@ -75,6 +96,8 @@ def large_file_settings(model: Any) -> LargeFileSettings | None:
         render_width=reader.getScale(),
         padding=found[PositionFinder].getPadding(),
         fill=found[DicomDrawRegions].getFill(),
+        limits=dataclasses.replace(reader.file_limits(), max_bytes=0),
+        residual=residual,
     )
 
 
@@ -140,8 +163,10 @@ def deidentify_large_path(src: str, dst: str, settings: LargeFileSettings) -> La
     from sparkdeid.dicom.frame_source import FrameSource
 
     with FrameSource(src) as source:
+        check_header(source.header, settings.limits, per_frame=True)
         header = header_terms_of(source.header)
         frames = source.num_frames
+        original = source.header
     engine = compiled_engine(settings.metadata)
 
     def transform(ds: Dataset) -> None:
@@ -149,7 +174,27 @@ def deidentify_large_path(src: str, dst: str, settings: LargeFileSettings) -> La
         ds.BurnedInAnnotation = "NO"
 
     finder = ReusingRegionFinder(settings, header, frames)
-    return deidentify_large_file(
+    result = deidentify_large_file(
         src, dst, find_regions=finder, header_transform=transform, fill=settings.fill,
         render_width=settings.render_width,
     )
+    if settings.residual is not None:
+        check_residual_header(original, dst, settings.residual)
+    return result
+
+
+def check_residual_header(original: Dataset, dst: str, policy: GatePolicy) -> None:
+    """The gate's metadata check on a written output's header; a finding deletes it.
+
+    Raises
+    ------
+    ResidualPhiError
+        Naming keywords and places only, after the output file is removed.
+    """
+    import pydicom
+
+    output = pydicom.dcmread(dst, stop_before_pixels=True, force=True)
+    findings = metadata_residuals(original, output, policy)
+    if findings:
+        os.remove(dst)
+        raise ResidualPhiError(residual_message(findings))

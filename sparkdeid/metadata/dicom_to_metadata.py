@@ -15,6 +15,7 @@ from pyspark.sql.types import StructField
 
 from sparkdeid import schemas
 from sparkdeid.dicom.codec import read_dataset
+from sparkdeid.dicom.limits import DEFAULT_MAX_BYTES
 from sparkdeid.metadata.extract import metadata_json, tag_document
 from sparkdeid.metadata.strategy import load_strategy, resolve_strategy
 from sparkdeid.ner.header import header_terms_of
@@ -22,6 +23,7 @@ from sparkdeid.params import (
     HasErrorCol,
     HasInputCol,
     HasKeepInput,
+    HasMaxFileBytes,
     HasOutputCol,
     HasPathCol,
     HasStrategy,
@@ -30,7 +32,8 @@ from sparkdeid.rows import RowSettings, output_schema, run_per_file
 
 
 class _DicomToMetadataParams(
-    HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, HasErrorCol, HasStrategy
+    HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, HasErrorCol, HasStrategy,
+    HasMaxFileBytes,
 ):
     extractTagForNer: Param[bool] = Param(
         Params._dummy(),
@@ -94,6 +97,7 @@ class DicomToMetadata(
         documentCol: str = schemas.DOCUMENT_COL,
         tagMappingCol: str = schemas.TAG_MAPPING_COL,
         headerTermsCol: str = schemas.HEADER_TERMS_COL,
+        maxFileBytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         super().__init__()
         self._setDefault(keepInput=True)  # later stages still need the bytes
@@ -115,6 +119,7 @@ class DicomToMetadata(
         documentCol: str = schemas.DOCUMENT_COL,
         tagMappingCol: str = schemas.TAG_MAPPING_COL,
         headerTermsCol: str = schemas.HEADER_TERMS_COL,
+        maxFileBytes: int = DEFAULT_MAX_BYTES,
     ) -> DicomToMetadata:
         return self._set(**self._input_kwargs)
 
@@ -164,6 +169,7 @@ class DicomToMetadata(
             error_col=self.getErrorCol(),
             handle_invalid=self.getHandleInvalid(),
             keep_input=self.getKeepInput() or input_col == self.getPathCol(),
+            max_bytes=self.getMaxFileBytes(),
         )
         outputs: tuple[str, ...] = (output_col, doc_col, map_col) if extract else (output_col,)
         new_fields = [StructField(output_col, schemas.FIELD_STRING, True)]

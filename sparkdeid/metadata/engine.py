@@ -76,7 +76,7 @@ class EngineConfig:
     """
 
     strategy_csv: str
-    secret: bytes
+    secret: bytes = field(repr=False)  # never in a log line, traceback or plan string
     group_strategy_csv: str | None = None
     remove_private_tags: bool = True
     regenerate_series: bool = False

@@ -15,12 +15,14 @@ from pyspark.sql import DataFrame
 from pyspark.sql.types import StructField
 
 from sparkdeid import schemas
+from sparkdeid.dicom.limits import DEFAULT_MAX_BYTES
 from sparkdeid.metadata.engine import EngineConfig, deidentify_bytes
 from sparkdeid.metadata.strategy import read_text_or_file, resolve_strategy
 from sparkdeid.params import (
     HasErrorCol,
     HasInputCol,
     HasKeepInput,
+    HasMaxFileBytes,
     HasOutputCol,
     HasPathCol,
     HasSecret,
@@ -33,7 +35,8 @@ PIXEL_OPTION_CODES = frozenset({"113101", "113102"})
 
 
 class _DicomMetadataDeidentifierParams(
-    HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, HasErrorCol, HasStrategy, HasSecret
+    HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, HasErrorCol, HasStrategy, HasSecret,
+    HasMaxFileBytes,
 ):
     removePrivateTags: Param[bool] = Param(
         Params._dummy(),
@@ -138,6 +141,7 @@ class DicomMetadataDeidentifier(
         mappingCol: str = "",
         pixelDataCleaned: bool = False,
         cleanedUpstream: list[str] | None = None,
+        maxFileBytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         super().__init__()
         self._set(**self._input_kwargs)
@@ -164,6 +168,7 @@ class DicomMetadataDeidentifier(
         mappingCol: str = "",
         pixelDataCleaned: bool = False,
         cleanedUpstream: list[str] | None = None,
+        maxFileBytes: int = DEFAULT_MAX_BYTES,
     ) -> DicomMetadataDeidentifier:
         return self._set(**self._input_kwargs)
 
@@ -251,6 +256,7 @@ class DicomMetadataDeidentifier(
             handle_invalid=self.getHandleInvalid(),
             keep_input=self.getKeepInput() or input_col == path_col,
             extra_cols=tuple(c for c in (mapping_col, doc_col, tag_map_col) if c),
+            max_bytes=self.getMaxFileBytes(),
         )
         schema = output_schema(
             dataset.schema, settings, [StructField(output_col, schemas.FIELD_BINARY, True)]

@@ -115,8 +115,10 @@ def test_sigkill_mid_batch_then_resume_is_exactly_once(tmp_path, secret_file) ->
     deadline = time.monotonic() + 90
     try:
         while time.monotonic() < deadline and first.poll() is None:
-            manifest = _raw_manifest(output)
+            # outputs before the manifest: a batch committing in between only makes
+            # the condition below harder to meet, never a false "mid-batch"
             outputs = _visible_outputs(output) if os.path.isdir(output) else set()
+            manifest = _raw_manifest(output)
             batches = len(glob.glob(os.path.join(output, STREAM_MANIFEST_DIR, "batch-*.csv")))
             # at least two batches committed their manifests, and the next one has
             # written some but not all of its outputs

@@ -19,21 +19,18 @@ from pydicom.sequence import Sequence
 
 from sparkdeid import cli
 from sparkdeid.dicom.codec import read_dataset, write_dataset
-from sparkdeid.jobs.report import NO_ORIGINALS_NOTE, PHI_WARNING, render_report
-from sparkdeid.jobs.verify import (
+from sparkdeid.metadata.engine import compiled_engine
+from sparkdeid.verify.phi_values import PhiValue, find_in_dataset, mask_value, phi_values
+from sparkdeid.verify.pixel_scan import changed_boxes
+from sparkdeid.verify.report import NO_ORIGINALS_NOTE, PHI_WARNING, render_report
+from sparkdeid.verify.run import (
     STATUS_CLEAN,
     STATUS_LEAK,
     STATUS_MISSING,
     STATUS_QUARANTINED,
-    PhiValue,
     VerifyResult,
-    changed_boxes,
-    find_in_dataset,
-    mask_value,
-    phi_values,
     verify,
 )
-from sparkdeid.metadata.engine import compiled_engine
 from tests.factories import SyntheticPatient, build_study, dataset_bytes, engine_config
 
 SECRET = b"verify-test-secret-0123456789abc"

@@ -1,0 +1,686 @@
+"""ResidualPhiGate: fail a file whose final output still holds PHI from its own header.
+
+The last stage of the ready-made pipelines (:mod:`sparkdeid.pipeline`). Per
+file it reads the original's header (no pixels), collects its identifying
+values with :func:`~sparkdeid.verify.phi_values.phi_values` and looks for
+them in every element of the output (nested, private, file meta, bytes).
+In ``pixels`` mode it also renders the output's first, middle and last
+frames, reads them by OCR and looks for the original's header terms with
+the header recognizer only (:func:`sparkdeid.ner.header.match_terms`):
+other detectors would re-flag words the pipeline legitimately kept.
+
+A finding nulls the output cell and writes an error such as ``residual PHI:
+a value of PatientID found at OtherPatientIDsSequence[0].PatientID`` --
+keywords and tag paths, never the value -- so the batch and streaming jobs
+quarantine the input instead of writing the output.
+
+**The strategy decides what is PHI.** Values the strategy keeps on purpose
+are not residual: an element whose rule keeps it (``K``, ``keep``,
+``ensureTagExists``), a standard tag no rule names that the engine keeps as
+read, a private tag kept (``removePrivateTags`` off, or ``k`` in TCIA's
+knowledge base under ``retainSafePrivate``). Their values are excluded
+wherever they turn up. Further guards against quarantining a good file:
+
+* the strategy's own replacement values (``replaceWithLiteral`` and
+  ``ensureTagExists`` options, the dummies) and placeholders are never PHI;
+* very short values (fewer than 4 letters or digits, digit-only ids of
+  fewer than 5) and ids or places made only of dictionary words are skipped;
+* a value that is the whole value of an attribute the strategy keeps by
+  name, in the original too, is not counted there (a Manufacturer that is
+  also the InstitutionName), unless it names or identifies the patient;
+* an original date met again in a date or UID element is not counted (a
+  shifted date can land on another of the file's dates; kept UIDs embed
+  dates), nor a lone name part in a person-name element (a replacement name
+  can share a family name with the patient); whole names still count there,
+  unless the strategy keeps that person-name element;
+* OCR matches count only when exact or exact after folding OCR confusions.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from functools import lru_cache
+from typing import Any
+
+import pandas as pd
+from pydicom.datadict import DicomDictionary, keyword_for_tag
+from pydicom.dataset import Dataset
+from pydicom.uid import UID_dictionary
+from pyspark import keyword_only
+from pyspark.ml import Transformer
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
+from pyspark.sql import DataFrame
+from pyspark.sql.types import StructField
+
+from sparkdeid import schemas
+from sparkdeid.dicom.codec import element_vr, read_dataset
+from sparkdeid.dicom.limits import DEFAULT_MAX_BYTES
+from sparkdeid.errors import SparkDeidError
+from sparkdeid.metadata.private_tags import PathStep, PrivateTagKnowledgeBase
+from sparkdeid.metadata.strategy import Strategy, load_strategy, read_text_or_file
+from sparkdeid.metadata.strategy import resolve_strategy as _resolve_strategy
+from sparkdeid.ner.allow_list import is_vocabulary_word
+from sparkdeid.ner.base import HeaderTerm
+from sparkdeid.ner.header import LABELS, header_terms_of, match_terms
+from sparkdeid.params import (
+    HasErrorCol,
+    HasInputCol,
+    HasMaxFileBytes,
+    HasOcrEngine,
+    HasPathCol,
+    HasStrategy,
+)
+from sparkdeid.rows import RowSettings, output_schema, run_per_file, source_bytes
+from sparkdeid.verify.phi_values import (
+    SAFE_VALUES,
+    MetadataFinding,
+    PhiValue,
+    find_in_dataset,
+    output_texts,
+    phi_values,
+)
+
+logger = logging.getLogger(__name__)
+
+STANDARD_UID_ROOT = "1.2.840.10008."
+PIXEL_MIN_SCORE = 0.9  # exact, or exact after folding OCR confusions (header.match_terms)
+MAX_NAMED_FINDINGS = 3
+
+_KEEP_ACTIONS = frozenset({"keep", "K", "ensureTagExists"})
+_DELETE_ACTIONS = frozenset({"delete", "X"})
+_LITERAL_ACTIONS = frozenset({"replaceWithLiteral", "ensureTagExists"})
+# What the engine does not keep as read when no row names a standard tag.
+_UNLISTED_NOT_KEPT = frozenset({"SQ", "PN", "UI", "UT", "LT", "ST"})
+_DATE_VRS = frozenset({"DA", "DT", "TM", "UI"})
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+class GateMode(str, Enum):
+    """How much the gate re-scans: header metadata, also OCR of pixels, or nothing."""
+
+    METADATA = "metadata"
+    PIXELS = "pixels"
+    OFF = "off"
+
+
+GATE_MODES = tuple(m.value for m in GateMode)
+
+
+def gate_mode(value: str) -> GateMode:
+    """``value`` as a :class:`GateMode`; ``ValueError`` naming the choices otherwise."""
+    try:
+        return GateMode(value)
+    except ValueError:
+        raise ValueError(f"residual check must be one of {', '.join(GATE_MODES)}") from None
+
+
+class ResidualPhiError(SparkDeidError, ValueError):
+    """An output still holds PHI from its own original; the message names places only."""
+
+
+# --------------------------------------------------------------------------- policy
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """What the strategy keeps on purpose: the parts of the engine config the gate needs.
+
+    Hashable and picklable (no secret), so compiled policies are cached per process.
+    """
+
+    strategy_csv: str
+    group_strategy_csv: str | None = None
+    remove_private_tags: bool = True
+
+    @classmethod
+    def from_engine_config(cls, config: Any) -> GatePolicy:
+        """From an :class:`~sparkdeid.metadata.engine.EngineConfig` (the secret is not kept)."""
+        return cls(config.strategy_csv, config.group_strategy_csv, config.remove_private_tags)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    strategy: Strategy
+    knowledge_base: PrivateTagKnowledgeBase | None
+    remove_private_tags: bool
+    replacement_values: frozenset[str]
+
+
+@lru_cache(maxsize=8)
+def _compiled(policy: GatePolicy) -> _Compiled:
+    strategy = load_strategy(policy.strategy_csv, policy.group_strategy_csv)
+    private_rule = strategy.private_rule
+    kb = (
+        PrivateTagKnowledgeBase.default()
+        if private_rule is not None and private_rule.action == "retainSafePrivate"
+        else None
+    )
+    literals = frozenset(
+        rule.option.strip().upper() for rule in strategy.rules
+        if rule.action in _LITERAL_ACTIONS and rule.option.strip()
+    )
+    return _Compiled(strategy, kb, policy.remove_private_tags, literals)
+
+
+def _label(tag: int) -> str:
+    keyword = keyword_for_tag(tag)
+    return str(keyword) if keyword else f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+def _texts(ds: Dataset, tag: int) -> list[str]:
+    try:
+        value = ds[tag].value
+    except Exception:
+        return []
+    if value is None:
+        return []
+    if isinstance(value, (bytes, bytearray)):
+        return [bytes(value).decode("latin-1")]
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return [str(v) for v in value if v is not None]
+    return [str(value)]
+
+
+# How the strategy treats one element of the original, by tag path.
+DELIBERATE = "deliberate"  # kept: by its rule, as a standard tag no rule names, or per TCIA's KB
+PROCESSED = "processed"  # a rule (or the engine's cleaner) changed it as needed: unchanged = safe
+DEFAULT = "default"  # kept only by a blanket private rule (or removePrivateTags off)
+
+
+def strategy_decisions(ds: Dataset, policy: GatePolicy) -> dict[str, str]:
+    """Tag path (as :func:`phi_values` names sources) -> how the strategy treats it.
+
+    Removed elements are absent. A value kept by its rule, or as a standard
+    attribute no rule names (the engine keeps those by design), is deliberate;
+    one kept only because private tags are kept wholesale (``removePrivateTags``
+    off, a catch-all private ``K``) is not, so a patient id copied into a
+    private tag is still found.
+    """
+    decisions: dict[str, str] = {}
+    _walk_decisions(ds, _compiled(policy), "", (), decisions)
+    return decisions
+
+
+def _walk_decisions(ds: Dataset, compiled: _Compiled, prefix: str,
+                    steps: tuple[PathStep, ...], decisions: dict[str, str]) -> None:
+    strategy = compiled.strategy
+    creators: dict[int, str] = {}
+    for key in list(ds.keys()):
+        tag = int(key)
+        group, element = tag >> 16, tag & 0xFFFF
+        vr = element_vr(ds, tag)
+        path = prefix + _label(tag)
+        step: PathStep | None = PathStep(group, None, element)
+        decision: str | None
+        if group & 1:
+            if 0x0010 <= element <= 0x00FF:
+                creators[tag] = " ".join(_texts(ds, tag)).strip()
+                continue
+            decision, step = _private_decision(compiled, tag, creators, steps)
+        elif element == 0x0000:
+            continue
+        else:
+            rule = strategy.rule_for(tag)
+            if rule is None:
+                if tag not in DicomDictionary:
+                    continue  # the engine removes what the standard does not define
+                # the engine keeps standard attributes no row names, by design
+                decision = PROCESSED if vr in _UNLISTED_NOT_KEPT else DELIBERATE
+            elif rule.action in _DELETE_ACTIONS:
+                continue
+            else:
+                decision = DELIBERATE if rule.action in _KEEP_ACTIONS else PROCESSED
+        if step is None or decision is None:
+            continue  # removed with everything below it
+        decisions[path] = decision
+        if vr == "SQ":
+            try:
+                items = ds[tag].value or []
+            except Exception:
+                continue
+            for number, item in enumerate(items):
+                _walk_decisions(item, compiled, f"{path}[{number}].", steps + (step,),
+                                decisions)
+
+
+def _private_decision(
+    compiled: _Compiled, tag: int, creators: dict[int, str], steps: tuple[PathStep, ...]
+) -> tuple[str | None, PathStep | None]:
+    """(decision, path step to walk its items with); (None, None) when it is removed."""
+    group, element = tag >> 16, tag & 0xFFFF
+    exact = compiled.strategy.rule_for(tag)
+    creator = creators.get((group << 16) | (element >> 8))
+    step = PathStep(group, creator, element & 0xFF)
+    if exact is not None:
+        if exact.action in _DELETE_ACTIONS:
+            return None, None
+        return (DELIBERATE if exact.action in _KEEP_ACTIONS else PROCESSED), step
+    if creator is None or element < 0x1000:
+        return None, None
+    rule = compiled.strategy.private_rule
+    if rule is None:
+        return (None, None) if compiled.remove_private_tags else (DEFAULT, step)
+    if rule.action in _DELETE_ACTIONS:
+        return None, None
+    if rule.action != "retainSafePrivate":
+        return (DEFAULT if rule.action in _KEEP_ACTIONS else PROCESSED), step
+    assert compiled.knowledge_base is not None
+    disposition = compiled.knowledge_base.disposition(steps + (step,))
+    if disposition in (None, "d", "na"):
+        return None, None
+    return (DELIBERATE if disposition == "k" else PROCESSED), step
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+def _identifying(value: PhiValue) -> bool:
+    """Long enough, not a placeholder, not made of dictionary words only."""
+    text = value.value.strip()
+    compact = "".join(_TOKEN.findall(text))
+    if len(compact) < 4 or text.upper() in SAFE_VALUES:
+        return False
+    if value.kind == "uid":
+        return not (text.startswith(STANDARD_UID_ROOT) or text in UID_dictionary)
+    if value.kind in ("id", "place"):
+        if compact.isdigit() or compact.isalpha():
+            if len(compact) < 5:
+                return False  # 1234, HERE: too common to prove anything
+        words = [t for t in _TOKEN.findall(text) if not t.isdigit()]
+        return not words or not all(is_vocabulary_word(w) for w in words)
+    return True
+
+
+@dataclass(frozen=True)
+class ResidualValue:
+    """An original value the output must not hold, and where it may legitimately stay."""
+
+    value: PhiValue
+    allowed_at: frozenset[str]  # original places the strategy left it on purpose
+
+
+def _texts_by_location(ds: Dataset) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for location, text in output_texts(ds):
+        found.setdefault(location, []).append(text.upper())
+    return found
+
+
+def residual_values(
+    original: Dataset, output: Dataset, policy: GatePolicy
+) -> list[ResidualValue]:
+    """The original's PHI values that must not be in ``output`` under ``policy``.
+
+    A value is allowed where the strategy left it on purpose: at an original
+    place whose rule keeps it, or whose rule (or cleaner) processed it and
+    left it as it was. A value allowed at every original place it had is
+    dropped altogether (the strategy deems it safe, so a copy elsewhere leaks
+    nothing more).
+    """
+    decisions = strategy_decisions(original, policy)
+    texts = _texts_by_location(output)
+    replacements = _compiled(policy).replacement_values
+    candidates = [
+        v for v in phi_values(original)
+        if _identifying(v) and v.value.strip().upper() not in replacements
+    ]
+    places: dict[str, set[str]] = {}
+    for v in candidates:
+        places.setdefault(v.value.upper(), set()).update(s for s in v.sources if s in decisions)
+    residual = []
+    for v in candidates:
+        upper = v.value.upper()
+        sources = places[upper]
+        allowed = frozenset(
+            s for s in sources
+            if decisions[s] == DELIBERATE
+            or (decisions[s] == PROCESSED and any(upper in t for t in texts.get(s, ())))
+        )
+        if sources and allowed == sources:
+            continue
+        residual.append(ResidualValue(v, allowed))
+    return residual
+
+
+def _location_vrs(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(location, VR) of every element, labelled as find_in_dataset labels them."""
+    for key in list(ds.keys()):
+        tag = int(key)
+        path = prefix + _label(tag)
+        vr = element_vr(ds, tag)
+        yield path, vr
+        if vr == "SQ":
+            try:
+                items = ds[tag].value or []
+            except Exception:
+                continue
+            for number, item in enumerate(items):
+                yield from _location_vrs(item, f"{path}[{number}].")
+
+
+def metadata_residuals(
+    original: Dataset, output: Dataset, policy: GatePolicy
+) -> list[MetadataFinding]:
+    """Places in ``output`` that still hold a value of ``original`` the strategy removes.
+
+    Empty for a correct output. See the module docstring for what is not counted.
+    """
+    residual = residual_values(original, output, policy)
+    if not residual:
+        return []
+    # findings name a value by kind and sources; values sharing both share the strictest set
+    allowed: dict[tuple[str, tuple[str, ...]], frozenset[str]] = {}
+    for r in residual:
+        key = (r.value.kind, r.value.sources)
+        allowed[key] = allowed[key] & r.allowed_at if key in allowed else r.allowed_at
+    vrs = dict(_location_vrs(output))
+    meta = getattr(output, "file_meta", None)
+    if meta is not None:
+        vrs.update(_location_vrs(meta, "FileMeta."))
+    decisions = strategy_decisions(original, policy)
+    before = _texts_by_location(original)
+    by_key: dict[tuple[str, tuple[str, ...]], set[str]] = {}
+    for r in residual:
+        by_key.setdefault((r.value.kind, r.value.sources), set()).add(r.value.value.upper())
+    found = []
+    for finding in find_in_dataset(output, [r.value for r in residual]):
+        vr = vrs.get(finding.location, "")
+        values = by_key.get((finding.kind, finding.sources), set())
+        if (
+            decisions.get(finding.location) == DELIBERATE
+            and values & {t.strip() for t in before.get(finding.location, ())}
+            and finding.kind != "name"
+            and not any("Patient" in s for s in finding.sources)
+        ):
+            continue  # a kept attribute whose whole value it is (Manufacturer = institution)
+        if finding.kind == "date" and vr in _DATE_VRS:
+            continue
+        if finding.match == "name part" and vr == "PN":
+            continue
+        if vr == "PN" and decisions.get(finding.location) == DELIBERATE:
+            continue  # a person name the strategy keeps: other spellings of it are kept too
+        if finding.location in allowed.get((finding.kind, finding.sources), frozenset()):
+            continue
+        found.append(finding)
+    return found
+
+
+# --------------------------------------------------------------------------- pixels
+
+
+@dataclass(frozen=True)
+class PixelResidual:
+    """A header value of the original read by OCR in an output frame: kind only."""
+
+    frame: int
+    label: str
+
+
+def residual_terms(
+    original: Dataset, output: Dataset, policy: GatePolicy
+) -> tuple[HeaderTerm, ...]:
+    """The original's header terms the output must not show (kept or trivial ones left out)."""
+    wanted = {r.value.value.upper() for r in residual_values(original, output, policy)}
+    terms = []
+    for term in header_terms_of(original):
+        value = term.value.strip().upper()
+        if term.kind == "date":
+            value = value[:8]
+        if value in wanted:
+            terms.append(term)
+    return tuple(terms)
+
+
+
+def pixel_residuals(
+    output: Dataset, terms: Sequence[HeaderTerm], engine: Any
+) -> list[PixelResidual]:
+    """Header terms read by OCR in the output's first, middle and last frames."""
+    from sparkdeid.dicom.dicom_to_image import image_struct
+    from sparkdeid.dicom.frames import frame_indices, pixel_info, render_frame
+    from sparkdeid.ocr.text_detector import ocr_image
+
+    if not terms:
+        return []
+    info = pixel_info(output)
+    if info is None:
+        return []
+    found = []
+    for index in frame_indices(info.num_frames, 0, "first_middle_last"):
+        rendered = render_frame(output, index, info=info)
+        ocr = ocr_image(engine, image_struct(rendered))
+        for entity in match_terms(str(ocr["text"]), tuple(terms)):
+            if entity.score >= PIXEL_MIN_SCORE:
+                found.append(PixelResidual(index, entity.label))
+    return found
+
+
+# --------------------------------------------------------------------------- per file
+
+
+def residual_message(
+    metadata: Sequence[MetadataFinding], pixels: Sequence[PixelResidual] = ()
+) -> str:
+    """``residual PHI: a value of PatientID found at ...``: keywords and paths, no values."""
+    parts = []
+    for finding in metadata:
+        source = next((s for s in finding.sources if s != "header term"), "")
+        what = f"a value of {source}" if source else f"a header {finding.kind}"
+        parts.append(f"{what} found at {finding.location}")
+    labels = {value: key for key, value in LABELS.items()}
+    for pixel in pixels:
+        kind = labels.get(pixel.label, "other").replace("_", " ")
+        parts.append(f"a header {kind} read by OCR in frame {pixel.frame}")
+    parts = list(dict.fromkeys(parts))  # one line per place, whichever value it was
+    shown = "; ".join(parts[:MAX_NAMED_FINDINGS])
+    more = len(parts) - MAX_NAMED_FINDINGS
+    return "residual PHI: " + shown + (f" (and {more} more)" if more > 0 else "")
+
+
+def check_output(
+    original: bytes,
+    output: bytes,
+    policy: GatePolicy,
+    mode: GateMode = GateMode.METADATA,
+    engine: Any = None,
+) -> None:
+    """Raise :class:`ResidualPhiError` when ``output`` still holds PHI of ``original``.
+
+    ``engine`` is the OCR engine for ``pixels`` mode.
+    """
+    if mode is GateMode.OFF:
+        return
+    header = read_dataset(original, stop_before_pixels=True)
+    ds = read_dataset(output)
+    metadata = metadata_residuals(header, ds, policy)
+    pixels: list[PixelResidual] = []
+    if mode is GateMode.PIXELS and engine is not None:
+        pixels = pixel_residuals(ds, residual_terms(header, ds, policy), engine)
+    if metadata or pixels:
+        raise ResidualPhiError(residual_message(metadata, pixels))
+
+
+# --------------------------------------------------------------------------- stage
+
+
+class _ResidualPhiGateParams(
+    HasInputCol, HasPathCol, HasErrorCol, HasStrategy, HasOcrEngine, HasMaxFileBytes
+):
+    originalCol: Param[str] = Param(
+        Params._dummy(),
+        "originalCol",
+        "column holding each output's original file, as bytes or as a path (local or "
+        "s3://) read on the executors; only its header is parsed. The batch pipelines "
+        "carry 'path'",
+        typeConverter=TypeConverters.toString,
+    )
+    mode: Param[str] = Param(
+        Params._dummy(),
+        "mode",
+        "'metadata' (default: the original's identifying values are looked for in every "
+        "element of the output), 'pixels' (also OCR of the output's first, middle and last "
+        "frames, matched against the original's own header values; roughly doubles OCR "
+        "cost) or 'off' (outputs pass unchecked)",
+        typeConverter=TypeConverters.toString,
+    )
+    removePrivateTags: Param[bool] = Param(
+        Params._dummy(),
+        "removePrivateTags",
+        "the de-identifier's removePrivateTags: when off, private tags the strategy has no "
+        "row for are kept on purpose, and their values are not residual PHI",
+        typeConverter=TypeConverters.toBoolean,
+    )
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._setDefault(
+            inputCol=schemas.DICOM_COL,
+            originalCol=schemas.PATH_COL,
+            mode=GateMode.METADATA.value,
+            removePrivateTags=True,
+        )
+
+
+class ResidualPhiGate(
+    Transformer, _ResidualPhiGateParams, DefaultParamsReadable, DefaultParamsWritable
+):
+    """Null the output of a file that still holds PHI from its own header; say why.
+
+    Give it the same strategy as the :class:`DicomMetadataDeidentifier` before
+    it (:meth:`for_deidentifier` copies it): values the strategy keeps on
+    purpose are not residual PHI. A finding empties ``inputCol`` and writes a
+    PHI-free message to ``errorCol``, which the batch and streaming jobs
+    quarantine. Rows an earlier stage failed pass through untouched.
+    """
+
+    _input_kwargs: dict[str, Any]
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        inputCol: str = schemas.DICOM_COL,
+        originalCol: str = schemas.PATH_COL,
+        pathCol: str = schemas.PATH_COL,
+        mode: str = GateMode.METADATA.value,
+        errorCol: str = schemas.ERROR_COL,
+        handleInvalid: str = "keep",
+        strategyFile: str = "tcia",
+        strategyFileContent: str = "",
+        groupStrategyFile: str = "",
+        removePrivateTags: bool = True,
+        engine: str = "rapidocr",
+        engineOptions: str = "{}",
+        maxFileBytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        super().__init__()
+        self._set(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(
+        self,
+        *,
+        inputCol: str = schemas.DICOM_COL,
+        originalCol: str = schemas.PATH_COL,
+        pathCol: str = schemas.PATH_COL,
+        mode: str = GateMode.METADATA.value,
+        errorCol: str = schemas.ERROR_COL,
+        handleInvalid: str = "keep",
+        strategyFile: str = "tcia",
+        strategyFileContent: str = "",
+        groupStrategyFile: str = "",
+        removePrivateTags: bool = True,
+        engine: str = "rapidocr",
+        engineOptions: str = "{}",
+        maxFileBytes: int = DEFAULT_MAX_BYTES,
+    ) -> ResidualPhiGate:
+        return self._set(**self._input_kwargs)
+
+    @classmethod
+    def for_deidentifier(cls, deidentifier: Any, **params: Any) -> ResidualPhiGate:
+        """A gate reading ``deidentifier``'s output with its strategy (no secret needed)."""
+        return cls(
+            inputCol=deidentifier.getOutputCol(),
+            errorCol=deidentifier.getErrorCol(),
+            strategyFile=deidentifier.getStrategyFile(),
+            strategyFileContent=deidentifier.getStrategyFileContent(),
+            groupStrategyFile=deidentifier.getGroupStrategyFile(),
+            removePrivateTags=deidentifier.getRemovePrivateTags(),
+            **params,
+        )
+
+    def setInputCol(self, value: str) -> ResidualPhiGate:
+        return self._set(inputCol=value)
+
+    def setOriginalCol(self, value: str) -> ResidualPhiGate:
+        return self._set(originalCol=value)
+
+    def getOriginalCol(self) -> str:
+        return self.getOrDefault(self.originalCol)
+
+    def setMode(self, value: str) -> ResidualPhiGate:
+        return self._set(mode=gate_mode(value).value)
+
+    def getMode(self) -> str:
+        return self.getOrDefault(self.mode)
+
+    def setRemovePrivateTags(self, value: bool) -> ResidualPhiGate:
+        return self._set(removePrivateTags=value)
+
+    def getRemovePrivateTags(self) -> bool:
+        return self.getOrDefault(self.removePrivateTags)
+
+    def policy(self) -> GatePolicy:
+        """Resolve the strategy on the driver into what executors need."""
+        content = self.getStrategyFileContent()
+        resolved = _resolve_strategy(content or self.getStrategyFile())
+        return GatePolicy(
+            strategy_csv=resolved.csv_text,
+            group_strategy_csv=read_text_or_file(self.getGroupStrategyFile()) or None,
+            remove_private_tags=self.getRemovePrivateTags(),
+        )
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        mode = gate_mode(self.getMode())
+        if mode is GateMode.OFF:
+            return dataset
+        policy = self.policy()
+        input_col, original_col = self.getInputCol(), self.getOriginalCol()
+        if original_col not in dataset.columns:
+            raise ValueError(
+                f"ResidualPhiGate needs the original's column {original_col!r} (bytes or path)"
+            )
+        engine_name, engine_options = self.getEngine(), self.engine_options()
+        max_bytes = self.getMaxFileBytes()
+        settings = RowSettings(
+            input_col=input_col,
+            path_col=self.getPathCol(),
+            error_col=self.getErrorCol(),
+            handle_invalid=self.getHandleInvalid(),
+            keep_input=True,  # the checked column is also the output column
+            extra_cols=(original_col,),
+            max_bytes=0,  # the output was made in memory by the stage before
+        )
+        schema = output_schema(
+            dataset.schema, settings, [StructField(input_col, schemas.FIELD_BINARY, True)]
+        )
+
+        def process(content: bytes, extras: dict[str, Any]) -> dict[str, Any]:
+            engine = None
+            if mode is GateMode.PIXELS:
+                from sparkdeid.ocr.registry import get_engine
+
+                engine = get_engine(engine_name, engine_options)
+            original = source_bytes(extras.get(original_col), max_bytes)
+            check_output(original, content, policy, mode, engine)
+            return {input_col: content}
+
+        def partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+            return run_per_file(batches, settings, process, (input_col,))
+
+        return dataset.mapInPandas(partition, schema)
