@@ -42,6 +42,17 @@ def join(root: str, relative: str) -> str:
     return os.path.join(root, relative)
 
 
+def s3_scope(url: str, exclude: str | None = None) -> tuple[str, str, str, str | None]:
+    """(scheme, bucket, folder prefix ending in ``/`` or empty, prefix to skip or None)."""
+    scheme = urlparse(url).scheme
+    bucket, prefix = split_s3(url)
+    prefix = prefix.rstrip("/") + "/" if prefix.strip("/") else ""
+    skip = None
+    if exclude and is_s3(exclude) and split_s3(exclude)[0] == bucket:
+        skip = split_s3(exclude)[1].rstrip("/") + "/"
+    return scheme, bucket, prefix, skip
+
+
 def list_s3(url: str, exclude: str | None = None) -> Iterator[tuple[str, str, int]]:
     """Every object under the ``s3://bucket/prefix`` folder as (path, relative path, size).
 
@@ -49,12 +60,7 @@ def list_s3(url: str, exclude: str | None = None) -> Iterator[tuple[str, str, in
     listing is paginated so any number of keys is fine. Keys under ``exclude``
     (an output folder nested in the input) and folder markers are left out.
     """
-    scheme = urlparse(url).scheme
-    bucket, prefix = split_s3(url)
-    prefix = prefix.rstrip("/") + "/" if prefix.strip("/") else ""
-    skip = None
-    if exclude and is_s3(exclude) and split_s3(exclude)[0] == bucket:
-        skip = split_s3(exclude)[1].rstrip("/") + "/"
+    scheme, bucket, prefix, skip = s3_scope(url, exclude)
     pages = s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     for page in pages:
         for item in page.get("Contents", []):

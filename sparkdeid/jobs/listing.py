@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlparse
 import pandas as pd
 from pyspark.sql import SparkSession
 
-from sparkdeid.storage import is_s3, list_s3, s3_client, size, split_s3
+from sparkdeid.storage import is_s3, list_s3, s3_client, s3_scope, size
 
 logger = logging.getLogger(__name__)
 
@@ -94,12 +94,7 @@ def list_s3_on_executors(spark: SparkSession, url: str,
                          exclude: str | None = None) -> list[Listed]:
     """Objects under an ``s3://`` prefix: the top level on the driver, each sub-folder
     listed by an executor with boto3."""
-    scheme = urlparse(url).scheme
-    bucket, prefix = split_s3(url)
-    prefix = prefix.rstrip("/") + "/" if prefix.strip("/") else ""
-    skip = None
-    if exclude and is_s3(exclude) and split_s3(exclude)[0] == bucket:
-        skip = split_s3(exclude)[1].rstrip("/") + "/"
+    scheme, bucket, prefix, skip = s3_scope(url, exclude)
     top: list[Listed] = []
     folders: list[str] = []
     pages = s3_client().get_paginator("list_objects_v2").paginate(

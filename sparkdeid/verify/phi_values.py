@@ -142,7 +142,7 @@ def _label(ds: Dataset, tag: int) -> str:
     return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
-def _texts_of(ds: Dataset, tag: int) -> list[str]:
+def element_texts(ds: Dataset, tag: int) -> list[str]:
     """String values of one element, multi-valued split; [] when unreadable."""
     try:
         value = ds[tag].value
@@ -198,7 +198,7 @@ def _walk_originals(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, str, s
             kind = "date"
         if kind is None:
             continue
-        for text in _texts_of(ds, tag):
+        for text in element_texts(ds, tag):
             if kind == "date":
                 for date in _dates_in(text):
                     yield kind, date, path
@@ -315,7 +315,7 @@ def output_texts(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, str]]:
                 continue
             if vr not in _STRING_VRS:
                 continue
-        for text in _texts_of(ds, tag):
+        for text in element_texts(ds, tag):
             yield path, text
         if isinstance(raw_value, (bytes, bytearray)):
             yield path, bytes(raw_value).decode("latin-1")  # undecoded spelling too

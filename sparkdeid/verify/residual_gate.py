@@ -80,6 +80,7 @@ from sparkdeid.verify.phi_values import (
     SAFE_VALUES,
     MetadataFinding,
     PhiValue,
+    element_texts,
     find_in_dataset,
     output_texts,
     phi_values,
@@ -172,20 +173,6 @@ def _label(tag: int) -> str:
     return str(keyword) if keyword else f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
-def _texts(ds: Dataset, tag: int) -> list[str]:
-    try:
-        value = ds[tag].value
-    except Exception:
-        return []
-    if value is None:
-        return []
-    if isinstance(value, (bytes, bytearray)):
-        return [bytes(value).decode("latin-1")]
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return [str(v) for v in value if v is not None]
-    return [str(value)]
-
-
 # How the strategy treats one element of the original, by tag path.
 DELIBERATE = "deliberate"  # kept: by its rule, as a standard tag no rule names, or per TCIA's KB
 PROCESSED = "processed"  # a rule (or the engine's cleaner) changed it as needed: unchanged = safe
@@ -219,7 +206,7 @@ def _walk_decisions(ds: Dataset, compiled: _Compiled, prefix: str,
         decision: str | None
         if group & 1:
             if 0x0010 <= element <= 0x00FF:
-                creators[tag] = " ".join(_texts(ds, tag)).strip()
+                creators[tag] = " ".join(element_texts(ds, tag)).strip()
                 continue
             decision, step = _private_decision(compiled, tag, creators, steps)
         elif element == 0x0000:
