@@ -167,7 +167,9 @@ def _file(entry: FileResult, include_originals: bool) -> str:
     badge = _BADGE_CLASS.get(entry.status, "unverified")
     frames = ""
     if entry.frames_scanned:
-        frames = f"<p>Frames scanned: {escape(', '.join(map(str, entry.frames_scanned)))}</p>"
+        scanned = entry.frames_scanned
+        which = ("frame " if len(scanned) == 1 else "frames ") + ", ".join(map(str, scanned))
+        frames = f"<p>Read by OCR: {len(scanned)} ({escape(which)}, counted from 0)</p>"
     notes = "".join(f"<p>{escape(n)}</p>" for n in entry.notes)
     return (
         '<section class="file">'
