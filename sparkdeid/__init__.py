@@ -22,6 +22,7 @@ from sparkdeid.ner.ner_deid import NerDeid
 from sparkdeid.ocr.text_detector import TextDetector
 from sparkdeid.regions.draw_regions import DicomDrawRegions
 from sparkdeid.regions.position_finder import PositionFinder
+from sparkdeid.verify.residual_gate import ResidualPhiError, ResidualPhiGate
 
 __version__ = "0.1.0"
 
@@ -38,6 +39,8 @@ __all__ = [
     "JavaUnavailableError",
     "NerDeid",
     "PositionFinder",
+    "ResidualPhiError",
+    "ResidualPhiGate",
     "ResourceLimitError",
     "SecretError",
     "SparkDeidError",
