@@ -135,11 +135,32 @@ def identifying_table_tags() -> dict[int, str]:
     return found
 
 
-def _label(ds: Dataset, tag: int) -> str:
+def element_label(tag: int) -> str:
+    """How findings name an element: its keyword, else ``(gggg,eeee)``."""
     keyword = keyword_for_tag(tag)
     if keyword:
         return str(keyword)
     return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+def walk_elements(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, Dataset, int, str]]:
+    """(location, dataset holding it, tag, VR) of every element at any depth.
+
+    A sequence comes before the elements of its items, which are located as
+    ``Sequence[n].Keyword``; an unreadable sequence is yielded but not entered.
+    """
+    for key in list(ds.keys()):
+        tag = int(key)
+        path = prefix + element_label(tag)
+        vr = element_vr(ds, tag)
+        yield path, ds, tag, vr
+        if vr == "SQ":
+            try:
+                items = ds[tag].value or []
+            except Exception:
+                continue
+            for number, item in enumerate(items):
+                yield from walk_elements(item, f"{path}[{number}].")
 
 
 def element_texts(ds: Dataset, tag: int) -> list[str]:
@@ -179,17 +200,8 @@ def _dates_in(value: str) -> list[str]:
 def _walk_originals(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, str, str]]:
     """(kind, value, source path) of identifying values at any depth."""
     table = identifying_table_tags()
-    for key in list(ds.keys()):
-        tag = int(key)
-        vr = element_vr(ds, tag)
-        path = prefix + _label(ds, tag)
+    for path, holder, tag, vr in walk_elements(ds, prefix):
         if vr == "SQ":
-            try:
-                items = ds[tag].value or []
-            except Exception:
-                continue
-            for number, item in enumerate(items):
-                yield from _walk_originals(item, f"{path}[{number}].")
             continue
         kind = table.get(tag)
         if vr == "PN":
@@ -198,7 +210,7 @@ def _walk_originals(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, str, s
             kind = "date"
         if kind is None:
             continue
-        for text in element_texts(ds, tag):
+        for text in element_texts(holder, tag):
             if kind == "date":
                 for date in _dates_in(text):
                     yield kind, date, path
@@ -290,21 +302,12 @@ def patterns_for(values: Iterable[PhiValue]) -> list[_Pattern]:
 
 def output_texts(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, str]]:
     """(location, text) of every element of ``ds``, sequences and bytes included."""
-    for key in list(ds.keys()):
-        tag = int(key)
-        path = prefix + _label(ds, tag)
-        vr = element_vr(ds, tag)
+    for path, holder, tag, vr in walk_elements(ds, prefix):
         if vr == "SQ":
-            try:
-                items = ds[tag].value or []
-            except Exception:
-                items = []
-            for number, item in enumerate(items):
-                yield from output_texts(item, f"{path}[{number}].")
             continue
         if tag in _SKIP_BYTES or ((tag >> 16) & 0xFF01) == 0x6000 and (tag & 0xFFFF) == 0x3000:
             continue  # pixel and overlay bits: random bytes, scanned as pixels instead
-        raw = ds.get_item(tag)
+        raw = holder.get_item(tag)
         raw_value = getattr(raw, "value", None)
         if vr in _BYTE_VRS or vr not in _STRING_VRS:
             if isinstance(raw_value, (bytes, bytearray)):
@@ -315,7 +318,7 @@ def output_texts(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, str]]:
                 continue
             if vr not in _STRING_VRS:
                 continue
-        for text in element_texts(ds, tag):
+        for text in element_texts(holder, tag):
             yield path, text
         if isinstance(raw_value, (bytes, bytearray)):
             yield path, bytes(raw_value).decode("latin-1")  # undecoded spelling too

@@ -47,7 +47,7 @@ from functools import lru_cache
 from typing import Any
 
 import pandas as pd
-from pydicom.datadict import DicomDictionary, keyword_for_tag
+from pydicom.datadict import DicomDictionary
 from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
 from pyspark import keyword_only
@@ -80,10 +80,12 @@ from sparkdeid.verify.phi_values import (
     SAFE_VALUES,
     MetadataFinding,
     PhiValue,
+    element_label,
     element_texts,
     find_in_dataset,
     output_texts,
     phi_values,
+    walk_elements,
 )
 
 logger = logging.getLogger(__name__)
@@ -168,11 +170,6 @@ def _compiled(policy: GatePolicy) -> _Compiled:
     return _Compiled(strategy, kb, policy.remove_private_tags, literals)
 
 
-def _label(tag: int) -> str:
-    keyword = keyword_for_tag(tag)
-    return str(keyword) if keyword else f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
-
-
 # How the strategy treats one element of the original, by tag path.
 DELIBERATE = "deliberate"  # kept: by its rule, as a standard tag no rule names, or per TCIA's KB
 PROCESSED = "processed"  # a rule (or the engine's cleaner) changed it as needed: unchanged = safe
@@ -201,7 +198,7 @@ def _walk_decisions(ds: Dataset, compiled: _Compiled, prefix: str,
         tag = int(key)
         group, element = tag >> 16, tag & 0xFFFF
         vr = element_vr(ds, tag)
-        path = prefix + _label(tag)
+        path = prefix + element_label(tag)
         step: PathStep | None = PathStep(group, None, element)
         decision: str | None
         if group & 1:
@@ -334,22 +331,6 @@ def residual_values(
     return residual
 
 
-def _location_vrs(ds: Dataset, prefix: str = "") -> Iterator[tuple[str, str]]:
-    """(location, VR) of every element, labelled as find_in_dataset labels them."""
-    for key in list(ds.keys()):
-        tag = int(key)
-        path = prefix + _label(tag)
-        vr = element_vr(ds, tag)
-        yield path, vr
-        if vr == "SQ":
-            try:
-                items = ds[tag].value or []
-            except Exception:
-                continue
-            for number, item in enumerate(items):
-                yield from _location_vrs(item, f"{path}[{number}].")
-
-
 def metadata_residuals(
     original: Dataset, output: Dataset, policy: GatePolicy
 ) -> list[MetadataFinding]:
@@ -365,10 +346,10 @@ def metadata_residuals(
     for r in residual:
         key = (r.value.kind, r.value.sources)
         allowed[key] = allowed[key] & r.allowed_at if key in allowed else r.allowed_at
-    vrs = dict(_location_vrs(output))
+    vrs = {path: vr for path, _, _, vr in walk_elements(output)}
     meta = getattr(output, "file_meta", None)
     if meta is not None:
-        vrs.update(_location_vrs(meta, "FileMeta."))
+        vrs.update((path, vr) for path, _, _, vr in walk_elements(meta, "FileMeta."))
     decisions = strategy_decisions(original, policy)
     before = _texts_by_location(original)
     by_key: dict[tuple[str, tuple[str, ...]], set[str]] = {}

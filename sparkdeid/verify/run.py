@@ -22,6 +22,8 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+from pydicom.dataset import Dataset
+
 from sparkdeid.dicom.codec import read_dataset
 from sparkdeid.errors import SparkDeidError
 from sparkdeid.jobs.manifest import MANIFEST_CSV, QUARANTINE_DIR, STATUS_ERROR
@@ -136,22 +138,17 @@ def verify_pair(
     """Check one output against its original; never raises for a bad file."""
     result = FileResult(relative_path, STATUS_CLEAN)
     fid = file_id(relative_path)
-    try:
-        with open(original_path, "rb") as handle:
-            original = read_dataset(handle.read())
-    except Exception as exc:
-        result.status = STATUS_UNVERIFIED
-        result.notes.append(f"original unreadable: {safe_message(exc)}")
-        logger.warning("verify %s: original unreadable (%s)", fid, type(exc).__name__)
-        return result
-    try:
-        with open(output_path, "rb") as handle:
-            output = read_dataset(handle.read())
-    except Exception as exc:
-        result.status = STATUS_UNVERIFIED
-        result.notes.append(f"output unreadable: {safe_message(exc)}")
-        logger.warning("verify %s: output unreadable (%s)", fid, type(exc).__name__)
-        return result
+    read: dict[str, Dataset] = {}
+    for which, path in (("original", original_path), ("output", output_path)):
+        try:
+            with open(path, "rb") as handle:
+                read[which] = read_dataset(handle.read())
+        except Exception as exc:
+            result.status = STATUS_UNVERIFIED
+            result.notes.append(f"{which} unreadable: {safe_message(exc)}")
+            logger.warning("verify %s: %s unreadable (%s)", fid, which, type(exc).__name__)
+            return result
+    original, output = read["original"], read["output"]
     values = phi_values(original)
     result.metadata = find_in_dataset(output, values)
     if pixels is not None:
