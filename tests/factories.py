@@ -1235,7 +1235,7 @@ def _needles(needles: Iterable[str]) -> list[tuple[str, str]]:
     return [(original, lowered) for lowered, original in seen.items()]
 
 
-def _texts(value: Any) -> Iterator[str]:
+def value_texts(value: Any) -> Iterator[str]:
     """String forms of a value: every item of a multi-value, bytes as latin-1."""
     if value is None:
         return
@@ -1247,7 +1247,7 @@ def _texts(value: Any) -> Iterator[str]:
         yield str(value)  # all component groups: alphabetic=ideographic=phonetic
     elif isinstance(value, MultiValue | list | tuple):
         for item in value:
-            yield from _texts(item)
+            yield from value_texts(item)
     else:
         yield str(value)
 
@@ -1277,7 +1277,7 @@ def _scan(
             for index, item in enumerate(value or []):
                 _scan(item, f"{path}[{index}].", needles, hits, include_pixel_data)
             continue
-        for text in _texts(value):
+        for text in value_texts(value):
             lowered = text.lower()
             hits.extend((path, original) for original, low in needles if low in lowered)
 

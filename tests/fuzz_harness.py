@@ -46,6 +46,8 @@ from typing import Any
 
 import pandas as pd
 
+from tests.factories import value_texts
+
 # --------------------------------------------------------------------------
 # Seeds
 
@@ -132,7 +134,7 @@ def _needles_for(data: bytes) -> dict[str, dict[str, tuple[str, ...]]]:
         if keyword not in ds:
             continue
         parts: list[str] = []
-        for text in _texts(ds[keyword].value):
+        for text in value_texts(ds[keyword].value):
             for part in text.replace("=", "^").replace("\\", "^").split("^"):
                 part = part.strip(" \x00")
                 if len(part) >= 4 and not part.isdigit() or len(part) >= 6:
@@ -161,20 +163,6 @@ def load_seeds() -> tuple[Seed, ...]:
             raw.append((name, Path(str(path)).read_bytes(), pixels))
     raw += _synthetic_seeds()
     return tuple(Seed(n, d, p, _needles_for(d)) for n, d, p in raw)
-
-
-def _texts(value: Any) -> Iterator[str]:
-    if value is None:
-        return
-    if isinstance(value, bytes | bytearray | memoryview):
-        yield bytes(value).decode("latin-1")
-    elif isinstance(value, str):
-        yield value
-    elif isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
-        for item in value:
-            yield from _texts(item)
-    else:
-        yield str(value)
 
 
 # --------------------------------------------------------------------------
@@ -730,7 +718,7 @@ def check_output(out: Any, case: Case, path: str) -> list[str]:
         wanted = needles.get(keyword)
         if not wanted:
             continue
-        texts = list(_texts(value))
+        texts = list(value_texts(value))
         for text in texts:
             if any(n.lower() in text.lower() for n in wanted):
                 leaks.append(f"{path}: leak of {keyword} ({case.strategy})")
