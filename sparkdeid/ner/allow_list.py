@@ -134,6 +134,7 @@ _TO_DIGIT = str.maketrans("OoQIilL|SsBZzGg", "000111115582269")
 _TO_LETTER = str.maketrans("015826", "OISBZG")
 _ALNUM_RUN = re.compile(r"[A-Za-z0-9]+")
 _ONE_LETTER_AFTER = re.compile(r"\d+[A-Za-z]")
+_NUMBER_GROUP = re.compile(r"[A-Za-z0-9]+(?:[/.\-][A-Za-z0-9]+)+")
 
 
 def normalise_confusions(text: str) -> str:
@@ -157,7 +158,21 @@ def normalise_confusions(text: str) -> str:
             return token.translate(_TO_DIGIT)
         return token.translate(_TO_LETTER)
 
-    return _ALNUM_RUN.sub(fix, text)
+    def fix_group(match: re.Match[str]) -> str:
+        group = match.group()
+        digits = sum(ch.isdigit() for ch in group)
+        letters = sum(ch.isalpha() for ch in group)
+        if digits < 2 * letters:
+            return group
+        # l/29/1953, 3/S/1969: a lone letter between separators is read with its neighbours
+        return _ALNUM_RUN.sub(
+            lambda token: token.group().translate(_TO_DIGIT)
+            if not token.group().isdigit() and len(token.group()) <= 2
+            else token.group(),
+            group,
+        )
+
+    return _NUMBER_GROUP.sub(fix_group, _ALNUM_RUN.sub(fix, text))
 
 
 def looks_like_phi(word: str) -> bool:

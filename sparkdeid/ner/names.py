@@ -246,12 +246,17 @@ def _sequences(line: str, lists: NameLists) -> Iterator[tuple[int, int, float]]:
         backward = _pair_weight(other, word, lists) if word.isupper() else 0.0  # LAST FIRST
         weight = max(forward, backward)
         after = words[j + 1][2].lower() if j + 1 < len(words) else ""
-        needed = 1.0 if after in _CREDENTIALS or titled else 1.5
+        initial_after = (
+            j + 1 < len(words)
+            and len(words[j + 1][2].rstrip(".")) == 1
+            and words[j + 1][2][0].isupper()
+            and _adjacent(line, j + 1, words)
+        )
+        # a credential, a title or a trailing middle initial (WALL TERRI A) is the
+        # shape of a person's name: a pair that is also ordinary words then counts
+        needed = 1.0 if after in _CREDENTIALS or titled or initial_after else 1.5
         if weight >= needed:
-            end = words[j][1]
-            if j + 1 < len(words) and len(words[j + 1][2].rstrip(".")) == 1:
-                if _adjacent(line, j + 1, words) and words[j + 1][2][0].isupper():
-                    end = words[j + 1][1]  # LAST FIRST M: the middle initial
+            end = words[j + 1][1] if initial_after else words[j][1]
             yield begin, end, min(1.0, weight / 2)
 
 

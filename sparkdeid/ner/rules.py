@@ -34,6 +34,7 @@ _MONTH = (
 _STATES = (
     "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH"
     "|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|VI|GU|AS|MP"
+    "|PW|FM|MH|AA|AE|AP"  # freely associated states and military post codes
 )
 _STREET_SUFFIX = (
     r"(?:(?i:street|avenue|road|boulevard|lane|drive|court|place|terrace|parkway|circle"
@@ -255,14 +256,22 @@ def find_in_line(line: str) -> list[tuple[int, int, str]]:
         ]
         matches.extend(_labelled(form))
         if form is not line:
-            # S2000 is a scanner, not a misread 52000
-            matches = [m for m in matches if not _holds_vocabulary(line[m[0] : m[1]])]
+            # S2000 is a scanner, not a misread 52000; but in 1977 Oct l1 only l1 was
+            # re-read, and Oct being a word says nothing about it
+            matches = [m for m in matches if not _reread_word(line, form, m[0], m[1])]
         found.extend(matches)
     return found
 
 
-def _holds_vocabulary(text: str) -> bool:
-    return any(is_vocabulary_word(token) for token in re.findall(r"[A-Za-z0-9]+", text))
+def _reread_word(line: str, form: str, begin: int, end: int) -> bool:
+    """True when a token of ``line[begin:end]`` that the re-reading changed is a known word
+    (one letter between digits, the ``S`` of ``3/S/1969``, is a misread digit, not a word)."""
+    return any(
+        len(token.group()) > 1
+        and token.group() != form[token.start() + begin : token.end() + begin]
+        and is_vocabulary_word(token.group())
+        for token in re.finditer(r"[A-Za-z0-9]+", line[begin:end])
+    )
 
 
 def _keep(rule: _Rule, match: re.Match[str], line: str) -> bool:

@@ -105,6 +105,9 @@ def test_safe_spans_are_offsets_of_safe_words():
         ("36Hz", "36Hz"),  # a unit is not a misread number
         ("2S", "25"),
         ("AXIAL 512", "AXIAL 512"),
+        ("l/29/1953", "1/29/1953"),  # a lone letter read with the digits around it
+        ("3/S/1969", "3/5/1969"),
+        ("C1-5-D", "C1-5-D"),  # as many letters as digits: left alone
     ],
 )
 def test_normalise_confusions_reads_tokens_as_numbers_or_words(text, expected):

@@ -56,6 +56,12 @@ def test_name_shapes_are_flagged_whole(seed, form):
     assert flagged(f"{name} MRN 12345678") == [name]
 
 
+@pytest.mark.parametrize("surname", ["WALL", "STONE", "DIXON", "HEAD"])
+def test_a_middle_initial_makes_a_word_surname_a_name(surname):
+    """Surnames that are also overlay words (chest wall, kidney stone, MR Dixon)."""
+    assert flagged(f"{surname} TERRI A MRN 12345678") == [f"{surname} TERRI A"]
+
+
 def test_upper_case_overlay_name_before_an_id():
     first, last = synthetic_person(11)
     assert flagged(f"{last}^{first} MRN 12345678") == [f"{last}^{first}"]

@@ -37,6 +37,9 @@ def covered(text: str) -> str:
         ("06 / 16 / 1976", "06 / 16 / 1976"),
         ("1O/8/2OO3 CT", "1O/8/2OO3"),  # OCR confusions
         ("1977 5ep 27", "1977 5ep 27"),
+        ("1977 Oct l1", "1977 Oct l1"),  # a month name does not veto re-reading the day
+        ("DOB: l/25/1949", "l/25/1949"),  # a lone misread digit between separators
+        ("3/S/1969", "3/S/1969"),
         # times
         ("05:24:57PM", "05:24:57PM"),
         ("8:48:26 AM", "8:48:26 AM"),
@@ -65,6 +68,7 @@ def covered(text: str) -> str:
         ("12 N Kwellix St Apt 4B", "12 N Kwellix St Apt 4B"),
         ("PO Box 1234", "PO Box 1234"),
         ("Zorvath, OH 44195", "Zorvath, OH 44195"),
+        ("Zorvath, PW 96940", "Zorvath, PW 96940"),  # Palau: every USPS state code
         ("44195-0001", "44195-0001"),
     ],
 )
