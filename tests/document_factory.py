@@ -20,6 +20,7 @@ names the patient and a date.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import random
 from dataclasses import dataclass
@@ -164,6 +165,70 @@ def encapsulated_pdf(seed: int = 7, *, pages: int = 1) -> PlantedDocument:
     )
     image_phi = (*technologist.split(), scan_date)
     return PlantedDocument(ds, document, phi, image_phi, FINDINGS_WORDS, patient)
+
+
+#: Clinical words of the searchable report that its cleaned text layer must still hold.
+SEARCHABLE_KEEP = ("Impression", "cardiopulmonary")
+IMPRESSION = "Impression: No acute cardiopulmonary process."
+
+
+def searchable_report(seed: int = 11) -> PlantedDocument:
+    """A report with PHI in its header lines, its body, Info, XMP and an attachment.
+
+    The patient is renamed ``Quaxley Zorbina`` (invented); the body names
+    them again beside a date and a phone number, and the impression line
+    holds the clinical words that must stay searchable.
+    """
+    patient = dataclasses.replace(
+        SyntheticPatient.from_seed(seed), given_name="QUAXLEY", family_name="ZORBINA"
+    )
+    name = f"{_given(patient)} {_family(patient)}"
+    study_date = us_date(patient.study_dates[0])
+    pdf = FPDF(unit="pt", format="letter")
+    pdf.set_title(f"Report for {name}")
+    pdf.set_author(f"Dr. {_referring_family(patient)}")
+    pdf.set_subject(f"MRN {patient.patient_id}")
+    pdf.set_keywords(f"{patient.phone} {us_date(patient.birth_date)}")
+    pdf.set_creator("synthetic report writer")
+    pdf.set_xmp_metadata(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        f"<dc:creator>{name}</dc:creator><dc:identifier>{patient.patient_id}</dc:identifier>"
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    pdf.embed_file(bytes=f"{name} {patient.patient_id}".encode(), basename="notes.txt")
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=16)
+    pdf.text(72, 64, "Radiology Report")
+    pdf.set_font("Helvetica", size=11)
+    lines = (
+        f"Patient: {name}",
+        f"MRN: {patient.patient_id}",
+        f"Date of birth: {us_date(patient.birth_date)}",
+        "",
+        "CLINICAL HISTORY: Cough and fever for two weeks.",
+        "FINDINGS: The lungs are clear. Heart size is within normal limits.",
+        IMPRESSION,
+        "",
+        f"Results discussed with {name} on {study_date}",
+        f"by telephone at {patient.phone}.",
+    )
+    for index, line in enumerate(lines):
+        if line:
+            pdf.text(72, 100 + 18 * index, line)
+    document = bytes(pdf.output())
+    ds = encapsulated_dataset(document, ENCAPSULATED_PDF_STORAGE, "application/pdf", patient)
+    phi = (
+        _given(patient),
+        _family(patient),
+        patient.patient_id,
+        us_date(patient.birth_date),
+        study_date,
+        patient.phone,
+        _referring_family(patient),
+    )
+    return PlantedDocument(ds, document, phi, (), SEARCHABLE_KEEP, patient)
 
 
 # --------------------------------------------------------------------------- CDA

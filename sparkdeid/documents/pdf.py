@@ -10,8 +10,19 @@ updates, text drawn invisibly or under an image, and the text layer itself
 the file in place means trusting that every hiding place was found. Instead
 each page is rendered, the PHI on the rendered page is painted black, and a
 **new** PDF is built that holds nothing but those page images, one per page
-at the page's displayed size (rotation applied). The text layer is not kept:
-the output is for reading (by people or OCR), not for searching or copying.
+at the page's displayed size (rotation applied).
+
+Over each image lies a new, invisible text layer (the "OCR sandwich" of
+searchable scans: text render mode 3, Helvetica, WinAnsi) holding only the
+words the cleaning kept, each placed and stretched over its box, so the
+output can be searched and copied. It is built from the page's findings,
+never copied from the source, and fails closed: a text-layer word is kept
+only when OCR read the same word on the rendered page (so text hidden from
+view stays out), none of its characters is PHI and no mask touches its
+middle; an OCR-only word only when no entity touches it and the detector
+is confidently sure it is safe (:meth:`~sparkdeid.ner.detect.PhiDetector.confidently_safe`).
+Words with characters outside WinAnsi, and words whose direction on the
+page cannot be told, are left out. ``redact_all`` leaves the layer empty.
 
 Pages are stored as JPEG (:data:`JPEG_QUALITY`, grey pages as one channel):
 pdfium keeps a raw bitmap in memory until it saves, so lossless pages would
@@ -63,11 +74,12 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from PIL import Image
 
+from sparkdeid.documents.pdf_text import SearchableWord, TextLayerFont, place_words
 from sparkdeid.errors import DocumentNotCleanableError
 from sparkdeid.ner.base import Entity, HeaderTerm
 from sparkdeid.ner.detect import REDACT_ALL, PhiDetector
 from sparkdeid.ner.ner_deid import frame_text
-from sparkdeid.ocr.base import OcrEngine
+from sparkdeid.ocr.base import OcrEngine, PlacedWord
 from sparkdeid.ocr.text_detector import ocr_image
 from sparkdeid.regions.boxes import Box
 from sparkdeid.regions.position_finder import find_regions
@@ -162,18 +174,20 @@ def redact_pdf(
             )
         out = pdfium.PdfDocument.new()
         try:
-            masked = 0
+            font = TextLayerFont(out)
+            masked = kept = 0
             for index in range(pages):
-                image, size, regions = _clean_page(source, index, detector, engine, header, options)
-                _append_page(out, image, size)
-                masked += regions
+                page = _clean_page(source, index, detector, engine, header, options)
+                kept += _append_page(out, page, font)
+                masked += page.regions
             buffer = io.BytesIO()
             out.save(buffer)
         finally:
             out.close()
     finally:
         source.close()
-    logger.debug("PDF: %d page(s), %d region(s) masked", pages, masked)
+    logger.debug("PDF: %d page(s), %d region(s) masked, %d word(s) searchable", pages, masked,
+                 kept)
     return buffer.getvalue(), masked
 
 
@@ -242,6 +256,16 @@ class _TextLayer:
         return words
 
 
+@dataclass(frozen=True)
+class _CleanPage:
+    """One page's output: the masked image, its displayed size in points, what was found."""
+
+    image: np.ndarray
+    size: tuple[float, float]
+    regions: int
+    words: tuple[SearchableWord, ...]
+
+
 def _clean_page(
     pdf: pdfium.PdfDocument,
     index: int,
@@ -249,8 +273,8 @@ def _clean_page(
     engine: OcrEngine,
     header: tuple[HeaderTerm, ...],
     options: PdfOptions,
-) -> tuple[np.ndarray, tuple[float, float], int]:
-    """The masked page image, the page's displayed size in points, and the regions masked."""
+) -> _CleanPage:
+    """The masked page image, the page's displayed size, the regions masked, the words kept."""
     try:
         page = _flattened_page(pdf, index)
     except pdfium.PdfiumError:
@@ -272,13 +296,13 @@ def _clean_page(
     if image.ndim != 3 or image.shape[0] < 1 or image.shape[1] < 1:
         raise DocumentNotCleanableError(f"PDF page {index + 1} rendered empty", "render-failed")
     pad = options.padding_points * scale
-    regions = _phi_regions(image, layer, detector, engine, header, pad)
+    regions, words = _phi_regions(image, layer, detector, engine, header, pad)
     for region in regions:
         x0, y0, x1, y1 = Box(region["x0"], region["y0"], region["x1"], region["y1"]).pixel_bounds()
         image[max(y0, 0) : y1, max(x0, 0) : x1] = 0
-    logger.debug("page %d: %d character(s), %d region(s) masked", index, len(layer.text),
-                 len(regions))
-    return image, (float(width), float(height)), len(regions)
+    logger.debug("page %d: %d character(s), %d region(s) masked, %d word(s) kept", index,
+                 len(layer.text), len(regions), len(words))
+    return _CleanPage(image, (float(width), float(height)), len(regions), tuple(words))
 
 
 def _render_scale(width: float, height: float, options: PdfOptions) -> float:
@@ -333,8 +357,8 @@ def _phi_regions(
     engine: OcrEngine,
     header: tuple[HeaderTerm, ...],
     pad: float,
-) -> list[dict[str, Any]]:
-    """Regions to paint: text-layer PHI, OCR words on that PHI, and unvouched OCR words."""
+) -> tuple[list[dict[str, Any]], list[SearchableWord]]:
+    """Regions to paint (text-layer PHI, OCR words on that PHI, unvouched OCR words), words kept."""
     height, width = image.shape[:2]
     layer_words = layer.words()
     if detector.config.redact_all:
@@ -349,7 +373,7 @@ def _phi_regions(
     for entity in layer_entities:
         phi_chars[entity.begin : entity.end] = True
     ocr = ocr_image(engine, _image_struct(image))
-    on_phi, elsewhere = _split_by_layer(ocr["words"], layer, phi_chars)
+    on_phi, elsewhere, seen = _split_by_layer(ocr["words"], layer, phi_chars)
     on_phi_rows = _relaid(on_phi)
     regions += _regions(
         on_phi_rows,
@@ -358,8 +382,83 @@ def _phi_regions(
     )
     rest = _relaid(elsewhere)
     frame = frame_text({"text": _text_of(rest), "words": rest})
-    regions += _regions(rest, detector.detect_frame(frame, header), width, height, pad)
-    return regions
+    frame_entities = detector.detect_frame(frame, header)
+    regions += _regions(rest, frame_entities, width, height, pad)
+    if detector.config.redact_all:
+        return regions, []
+    kept = _kept_layer_words(layer, layer_words, phi_chars, seen)
+    kept += _kept_ocr_words(frame.words, frame_entities, detector)
+    masks = [Box(r["x0"], r["y0"], r["x1"], r["y1"]) for r in regions]
+    return regions, [w for w in kept if not _touches_mask(w.box, masks, pad)]
+
+
+def _kept_layer_words(
+    layer: _TextLayer, words: Sequence[dict[str, Any]], phi_chars: np.ndarray, seen: np.ndarray
+) -> list[SearchableWord]:
+    """Text-layer words with no PHI character whose every character OCR read on the page."""
+    kept: list[SearchableWord] = []
+    for word in words:
+        begin, end = int(word["begin"]), int(word["end"])
+        boxed = [i for i in range(begin, end) if layer.boxes[i] is not None]
+        if not boxed or phi_chars[begin:end].any() or not seen[boxed].all():
+            continue
+        turn = _reading_turn([b for b in layer.boxes[begin:end] if b is not None])
+        if turn is None:
+            continue
+        box = Box(float(word["x0"]), float(word["y0"]), float(word["x1"]), float(word["y1"]))
+        kept.append(SearchableWord(str(word["text"]), box, turn))
+    return kept
+
+
+def _kept_ocr_words(
+    words: Sequence[PlacedWord], entities: Sequence[Entity], detector: PhiDetector
+) -> list[SearchableWord]:
+    """OCR-only words no entity touches and the detector is sure are safe.
+
+    OCR boxes are upright: a word taller than wide (text turned on the
+    page) cannot be oriented and is left out.
+    """
+    kept: list[SearchableWord] = []
+    for word in words:
+        if any(e.begin < word.end and e.end > word.begin for e in entities):
+            continue
+        if not detector.confidently_safe(word):
+            continue
+        if len(word.text) > 1 and word.box.height > word.box.width:
+            continue
+        kept.append(SearchableWord(word.text, word.box, 0))
+    return kept
+
+
+def _reading_turn(boxes: Sequence[Box]) -> int | None:
+    """Clockwise quarter turns of a word's reading direction, from its characters' centres.
+
+    One character cannot show a direction: it is taken as upright when its
+    box is not taller than twice its width (else None: turned or unknown).
+    """
+    if len(boxes) == 1:
+        return 0 if boxes[0].height <= 2 * boxes[0].width else None
+    first, last = boxes[0], boxes[-1]
+    dx = (last.x0 + last.x1 - first.x0 - first.x1) / 2
+    dy = (last.y0 + last.y1 - first.y0 - first.y1) / 2
+    if abs(dx) > 2 * abs(dy):
+        return 0 if dx > 0 else 2
+    if abs(dy) > 2 * abs(dx):
+        return 1 if dy > 0 else 3
+    return None  # slanted text: its box is no place to put it
+
+
+def _touches_mask(box: Box, masks: Sequence[Box], pad: float) -> bool:
+    """True when a mask reaches the word's core (the box less the padding and a quarter height).
+
+    A neighbour's padded mask grazing the edge of a word leaves it readable
+    on the page; one reaching its middle hides it, so it is left out.
+    """
+    inset_y = min(box.height / 4, box.height / 2 - 0.5)
+    inset_x = min(pad, box.width / 2 - 0.5)
+    core = Box(box.x0 + max(inset_x, 0.0), box.y0 + max(inset_y, 0.0),
+               box.x1 - max(inset_x, 0.0), box.y1 - max(inset_y, 0.0))
+    return any(core.overlaps(mask) for mask in masks)
 
 
 def _regions(
@@ -375,13 +474,15 @@ def _regions(
 
 def _split_by_layer(
     words: Sequence[dict[str, Any]], layer: _TextLayer, phi_chars: np.ndarray
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """OCR words on text-layer PHI, and OCR words the text layer cannot vouch for.
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], np.ndarray]:
+    """OCR words on text-layer PHI, OCR words the text layer cannot vouch for, characters seen.
 
     An OCR word is on the text layer when characters of the layer have their
     centres inside its box and read the same; such a word is judged by the
     layer (exact text) and only kept for masking when those characters are PHI.
+    Those characters are *seen*: shown on the rendered page as the layer says.
     """
+    seen = np.zeros(len(layer.text), dtype=bool)
     indices = np.array([i for i, b in enumerate(layer.boxes) if b is not None], dtype=np.int64)
     centres = np.array(
         [((b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2) for b in layer.boxes if b is not None],
@@ -396,11 +497,12 @@ def _split_by_layer(
         )
         under = np.sort(indices[inside])
         if under.size and _same_text(str(word["text"]), "".join(layer.text[i] for i in under)):
+            seen[under] = True
             if phi_chars[under].any():
                 on_phi.append(word)
         else:
             elsewhere.append(word)
-    return on_phi, elsewhere
+    return on_phi, elsewhere, seen
 
 
 def _compact(text: str) -> str:
@@ -488,8 +590,12 @@ def _image_struct(image: np.ndarray) -> dict[str, Any]:
 # --------------------------------------------------------------------------- output
 
 
-def _append_page(out: pdfium.PdfDocument, image: np.ndarray, size: tuple[float, float]) -> None:
-    """Add a page of ``size`` points showing only ``image`` (JPEG; one channel when grey)."""
+def _append_page(out: pdfium.PdfDocument, cleaned: _CleanPage, font: TextLayerFont) -> int:
+    """Add a page of the masked image (JPEG; one channel when grey) and its invisible words.
+
+    Returns the number of words placed in the page's text layer.
+    """
+    image, size = cleaned.image, cleaned.size
     picture = Image.fromarray(image)
     if np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(
         image[..., 1], image[..., 2]
@@ -505,6 +611,8 @@ def _append_page(out: pdfium.PdfDocument, image: np.ndarray, size: tuple[float, 
         obj.load_jpeg(encoded, inline=False, autoclose=True)
         obj.set_matrix(pdfium.PdfMatrix().scale(width, height))
         page.insert_obj(obj)
+        placed = place_words(page, font, cleaned.words, (image.shape[1], image.shape[0]), size)
         page.gen_content()
     finally:
         page.close()
+    return placed
