@@ -3,7 +3,8 @@
 :func:`clean_encapsulated_document` works on one pydicom Dataset;
 :class:`~sparkdeid.documents.document_cleaner.DicomDocumentCleaner` is the
 Spark stage over file bytes. The PDF cleaner rebuilds the document from
-masked page images (see :mod:`sparkdeid.documents.pdf` for why).
+masked page images under an invisible text layer of the kept words (see
+:mod:`sparkdeid.documents.pdf` for why).
 """
 
 from sparkdeid.documents.cda import clean_cda

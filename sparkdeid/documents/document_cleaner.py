@@ -107,7 +107,8 @@ class DicomDocumentCleaner(
     """De-identify Encapsulated PDF, CDA and text documents; other files pass unchanged.
 
     PDFs are rebuilt from their rendered pages with PHI painted black (text
-    layer judged exactly, embedded images by fail-closed OCR); CDA is
+    layer judged exactly, embedded images by fail-closed OCR), under an
+    invisible text layer of the kept words so they stay searchable; CDA is
     cleaned by structure and the detector. ``redactAll`` masks every word of
     a PDF page, text layer included, and every CDA narrative text. Input is
     file bytes (binaryFile ``content``) or paths; failures land in ``errorCol``.

@@ -1,7 +1,7 @@
 """Encapsulated PDF: find the PHI on every page, black it out, rebuild the PDF from images.
 
-Why the output is rasterised
-----------------------------
+Why the output is rasterised (with a new text layer)
+----------------------------------------------------
 A PDF hides text in many more places than its visible page: the Info
 dictionary and XMP metadata, annotations and their pop-ups, form field
 values, attachments, JavaScript, earlier revisions kept by incremental
