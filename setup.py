@@ -47,6 +47,7 @@ EXTRAS = {
         # other names in another version, and the test corpora must not drift
         "faker==40.63.0",
         "fpdf2>=2.7",  # writes the synthetic encapsulated PDFs with a text layer
+        "pypdf>=4",  # a second extractor reads the cleaned PDFs' text layer
         "nbclient>=0.10",  # runs the notebooks headless in the test suite
         "nbformat>=5.10",
         "ipykernel>=6.29",
