@@ -62,9 +62,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
 import io
 import logging
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -188,7 +190,32 @@ def redact_pdf(
         source.close()
     logger.debug("PDF: %d page(s), %d region(s) masked, %d word(s) searchable", pages, masked,
                  kept)
-    return buffer.getvalue(), masked
+    return _reproducible(buffer.getvalue()), masked
+
+
+_CREATION_DATE = re.compile(rb"/CreationDate\s*\(D:[0-9+\-Z']{0,30}\)")
+_FILE_ID = re.compile(rb"/ID\s*\[\s*<([0-9A-Fa-f]{32})>\s*<([0-9A-Fa-f]{32})>\s*\]")
+
+
+def _reproducible(pdf: bytes) -> bytes:
+    """pdfium's output without the clock: the same input gives the same bytes.
+
+    pdfium stamps the processing time into the document info and draws the
+    trailer's file identifier from it; re-runs, streaming replays and
+    byte-identity tests need neither, and the time says when a release was
+    made. The date becomes spaces and the identifier a digest of the rest of
+    the file, each of the same length, so every cross-reference offset stays
+    valid.
+    """
+    pdf = _CREATION_DATE.sub(lambda match: b" " * len(match.group()), pdf)
+    found = _FILE_ID.search(pdf)
+    if found is None:
+        return pdf
+    digest = hashlib.md5(pdf[: found.start()], usedforsecurity=False).hexdigest().upper()
+    ident = digest.encode("ascii")
+    return pdf[: found.start(1)] + ident + pdf[found.end(1) : found.start(2)] + ident + pdf[
+        found.end(2) :
+    ]
 
 
 # --------------------------------------------------------------------------- opening

@@ -132,6 +132,18 @@ def test_findings_stay_readable(output_ocr: str) -> None:
     assert "Radiology Report" in output_ocr
 
 
+def test_the_same_document_gives_the_same_bytes(
+    planted: PlantedDocument, cleaned: tuple[bytes, int, float]
+) -> None:
+    """No clock in the output: re-runs and streaming replays write identical files."""
+    again, _ = redact_pdf(
+        planted.document, PhiDetector(), get_engine("rapidocr"), header_terms_of(planted.ds),
+        PdfOptions(dpi=DPI),
+    )
+    assert again == cleaned[0]
+    assert b"CreationDate" not in again
+
+
 def test_pages_keep_their_size(planted: PlantedDocument, cleaned: tuple[bytes, int, float]) -> None:
     original, out = pdfium.PdfDocument(planted.document), pdfium.PdfDocument(cleaned[0])
     assert len(out) == len(original) == 1
