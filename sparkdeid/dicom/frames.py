@@ -513,6 +513,9 @@ def _window(values: np.ndarray, centre: float, width: float, function: str) -> n
 Stretch = tuple[float, float]
 """Low and high values a percentile stretch maps to black and white."""
 
+# Below this share of the grey range, a frame's VOI window is not used to render it for OCR.
+_USABLE_WINDOW_SPAN = 0.25
+
 
 def _stretch_bounds(values: np.ndarray) -> Stretch | None:
     """Percentile bounds; the true min-max when the percentiles coincide.
@@ -615,8 +618,9 @@ def _grey_unit(
             edges = (centre - width / 2.0, centre + width / 2.0)
     elif "VOILUTSequence" in ds:
         shown = _voi_lut_values(ds, values)
-    if shown is not None and np.ptp(shown) == 0 and np.ptp(values) > 0:
-        # A window that maps every pixel to one level would hide burned-in text.
+    if shown is not None and np.ptp(shown) < _USABLE_WINDOW_SPAN and np.ptp(values) > 0:
+        # A window that squeezes the whole frame into a few grey levels (one level,
+        # or a 12-bit window left on pixels rewritten as 8-bit) hides burned-in text.
         shown = None
     if shown is None:
         shown = _robust_stretch(values, stretch)

@@ -170,6 +170,7 @@ class PhiDetector:
         entities = merge_entities(found + extra)
         if not self.config.redact_all:
             entities = merge_entities(entities + _absorb_neighbours(words, entities))
+            entities = merge_entities(entities + _wrapped_values(words, entities))
         entities = _whole_words(entities, words)
         logger.debug(
             "frame: %d words, %d recognized, %d masked unverified or redact-all",
@@ -358,6 +359,55 @@ def _absorb_neighbours(words: Sequence[PlacedWord], entities: Sequence[Entity]) 
         for w, label in zip(words, labels, strict=True)
         if label is not None and not _covered(w, entities)
     ]
+
+
+def _wrapped_values(words: Sequence[PlacedWord], entities: Sequence[Entity]) -> list[Entity]:
+    """Lines that continue a labelled PHI value wrapped under it are PHI too.
+
+    ``Institution Name: Nielsen, Jimenez`` / ``and Aguilar`` / ``Community`` /
+    ``Hospital``: an overlay wraps a long value onto lines that start in the
+    value's column, and ``Community`` or ``Hospital`` alone is an ordinary
+    word that fail-closed masking keeps. A line is a continuation when the
+    line just above is a labelled field (a word ending in ``:``) whose whole
+    value is PHI, or is itself a continuation, when it starts in that value's
+    column (within one line height) and when it carries no label of its own.
+    """
+    lines: dict[int, list[PlacedWord]] = {}
+    for word in words:
+        lines.setdefault(word.line, []).append(word)
+    # value column (x of the value's first word) and bottom of each line whose value is PHI
+    columns: dict[int, tuple[float, PlacedWord]] = {}
+    for index, line in lines.items():
+        labels = [i for i, w in enumerate(line) if w.text.endswith(":")]
+        if not labels or labels[-1] == len(line) - 1:
+            continue
+        value = line[labels[-1] + 1 :]
+        if all(_covered(w, entities) for w in value):
+            columns[index] = (value[0].box.x0, value[0])
+    added: list[Entity] = []
+    changed = True
+    while changed:
+        changed = False
+        for index, line in lines.items():
+            if index in columns or any(w.text.endswith(":") for w in line):
+                continue
+            first = min(line, key=lambda w: w.box.x0)
+            height = max(w.box.height for w in line)
+            for column, anchor in columns.values():
+                gap = first.box.y0 - anchor.box.y1
+                if (
+                    abs(first.box.x0 - column) <= max(height, anchor.box.height)
+                    and -0.5 * anchor.box.height <= gap <= anchor.box.height
+                ):
+                    added.extend(
+                        Entity(w.begin, w.end, UNVERIFIED, "unverified", _UNVERIFIED_SCORE)
+                        for w in line
+                        if not _covered(w, entities)
+                    )
+                    columns[index] = (first.box.x0, first)
+                    changed = True
+                    break
+    return added
 
 
 def _whole_words(entities: list[Entity], words: Sequence[PlacedWord]) -> list[Entity]:

@@ -274,6 +274,13 @@ def test_window_that_hides_everything_is_ignored() -> None:
     assert _text_contrast(render_frame(ds, 0).image, TEXT, AROUND) >= 150
 
 
+def test_window_left_from_a_12_bit_image_on_8_bit_values_is_ignored() -> None:
+    """Pixels rewritten as 0..255 under a 0..4095 window would render within 0..16."""
+    pixels = _dark_with_text("uint16", (0, 60), 250)
+    ds = _grey(pixels, bits_stored=12, WindowCenter=2047.5, WindowWidth=4095)
+    assert _text_contrast(render_frame(ds, 0).image, TEXT, AROUND) >= 150
+
+
 def test_percentile_stretch_keeps_text_when_outliers_exist() -> None:
     pixels = _dark_with_text("uint16", (0, 500), 20000)
     pixels[0, :20] = 65535  # a few hot pixels

@@ -228,3 +228,41 @@ def test_generic_words_of_a_garbled_place_name_go_with_it():
     header = (HeaderTerm("place", "Velzhigrex General Hospital"),)
     text_frame = frame("Velzhigre General Hospital", "AXIAL")
     assert masked_words(OPEN, text_frame, header) == ["Velzhigre", "General", "Hospital"]
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def placed(*rows: tuple[float, float, str]):
+    """OCR lines at (x, y) positions; words 7 px wide per character, 10 px tall."""
+    ocr = []
+    for x, y, text in rows:
+        words, cursor = [], x
+        for word in text.split():
+            words.append(OcrWord(word, Box(cursor, y, cursor + 7 * len(word), y + 10), 0.99))
+            cursor += 7 * len(word) + 6
+        ocr.append(OcrLine(tuple(words), 0.99))
+    return layout_text(ocr)
+
+
+def test_a_wrapped_labelled_value_is_masked_on_every_line() -> None:
+    """Institution Name: X Y / and Z / Community / Hospital: the ordinary words too."""
+    place = pseudo_word(random.Random(5)).title()
+    label_width = 7 * len("Institution") + 6 + 7 * len("Name:") + 6
+    text = placed(
+        (10, 10, f"Institution Name: {place} and"),
+        (10 + label_width, 22, "Community"),
+        (10 + label_width, 34, "Hospital"),
+        (10, 46, "Study Date: 2013 Jul 13"),
+        (10, 58, "AXIAL"),
+    )
+    header = (HeaderTerm("place", f"{place} Community Hospital"),)
+    masked = masked_words(FAIL_CLOSED, text, header)
+    assert {"Community", "Hospital", place, "and"} <= set(masked)
+    assert "AXIAL" not in masked and "Study" not in masked and "Date:" not in masked
+
+
+def test_a_line_under_a_label_is_not_a_continuation() -> None:
+    """Only lines starting in the value's column continue it."""
+    text = placed((10, 10, "Name: QUAXLEY ZORBINA"), (10, 22, "AXIAL"), (10, 34, "R"))
+    assert masked_words(FAIL_CLOSED, text, ()) == ["QUAXLEY", "ZORBINA"]
