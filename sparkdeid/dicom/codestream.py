@@ -78,6 +78,11 @@ class FrameHeader:
     height: int  # 0: a JPEG stream whose height a DNL segment gives later
     components: int
     precision: int  # the largest component precision (all equal in JPEG / JPEG-LS)
+    # JPEG family only: what an encoder copies to write the frame again alike.
+    sampling: tuple[tuple[int, int], ...] = ()  # (H, V) per component
+    scan_start: int = 0  # first scan's Ss: JPEG lossless predictor, JPEG-LS NEAR
+    scan_end: int = 0  # first scan's Se: JPEG-LS interleave mode
+    point_transform: int = 0  # first scan's Al
 
 
 def _u16(data: bytes, at: int) -> int:
@@ -144,11 +149,13 @@ def _tables(data: bytes, offset: int, length: int, family: str, huffman: bool) -
 
 
 def read_jpeg_header(data: bytes, family: str = "JPEG") -> FrameHeader:
-    """The frame header (SOFn, or SOF55 for JPEG-LS) of a JPEG-family codestream.
+    """The frame header (SOFn, or SOF55 for JPEG-LS) and first scan header of a JPEG-family stream.
 
     Walks the marker segments from SOI to the first scan (SOS); never reads
-    entropy-coded data. For Huffman-coded JPEG the quantisation and Huffman
-    tables the frame and scan name must have been defined on the way.
+    entropy-coded data. The decoders' codestream check and the encoders
+    (which copy sampling, predictor, NEAR and interleave) both read it here.
+    For Huffman-coded JPEG the quantisation and Huffman tables the frame and
+    scan name must have been defined on the way.
 
     Raises
     ------
@@ -157,6 +164,7 @@ def read_jpeg_header(data: bytes, family: str = "JPEG") -> FrameHeader:
         before the scan, an undefined table, or no scan in the first :data:`SEARCH_BYTES`.
     """
     sof: tuple[int, int, int] | None = None
+    sos: tuple[int, int] = (0, 0)
     huffman: set[int] = set()
     quant: set[int] = set()
     for marker, offset, length in _segments(data, family):
@@ -173,7 +181,8 @@ def read_jpeg_header(data: bytes, family: str = "JPEG") -> FrameHeader:
         elif marker == _SOS:
             if sof is None:
                 raise DicomDecodeError(f"{family} frame has no frame header (SOF) before its scan")
-            _check_scan_tables(data, sof, (offset, length), huffman, quant, family)
+            sos = (offset, length)
+            _check_scan_tables(data, sof, sos, huffman, quant, family)
     if sof is None:  # unreachable: _segments ends at SOS, which needs one
         raise DicomDecodeError(f"{family} frame has no frame header (SOF)")
     marker, offset, length = sof
@@ -186,7 +195,23 @@ def read_jpeg_header(data: bytes, family: str = "JPEG") -> FrameHeader:
         height=_u16(data, offset + 5),
         width=_u16(data, offset + 7),
         components=data[offset + 9],
+        sampling=tuple(
+            (data[at] >> 4, data[at] & 0x0F)
+            for at in range(offset + 11, offset + 11 + 3 * data[offset + 9], 3)
+            if at < offset + 2 + length
+        ),
+        **_scan_parameters(data, *sos),
     )
+
+
+def _scan_parameters(data: bytes, offset: int, length: int) -> dict[str, int]:
+    """Ss, Se and Al of a scan header (T.81 B.2.3, T.87 C.2.3); none when it is too short."""
+    # Ls(2) Ns(1), two bytes per component, then Ss Se Ah|Al
+    count = data[offset + 4] if length >= 3 else 0
+    tail = data[offset + 5 + 2 * count : min(offset + 8 + 2 * count, offset + 2 + length)]
+    if len(tail) != 3:
+        return {}
+    return {"scan_start": tail[0], "scan_end": tail[1], "point_transform": tail[2] & 0x0F}
 
 
 def _check_scan_tables(

@@ -34,29 +34,23 @@ import io
 import logging
 import math
 import struct
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_fragmented_frames, generate_fragments, parse_basic_offsets
 from pydicom.uid import (
-    JPEG2000,
-    UID,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
-    JPEG2000Lossless,
     JPEGBaseline8Bit,
     JPEGExtended12Bit,
-    JPEGLossless,
-    JPEGLosslessSV1,
-    JPEGLSLossless,
-    JPEGLSNearLossless,
-    RLELossless,
 )
 
 from sparkdeid.dicom.codec import read_dataset, write_dataset
+from sparkdeid.dicom.codestream import read_jpeg_header
+from sparkdeid.dicom.encoders import CannotEncode, Encoder, encoder_for
+from sparkdeid.dicom.encoders.base import YBR, container
 from sparkdeid.dicom.frames import (
     PIXEL_DATA_TAG,
     PixelInfo,
@@ -65,7 +59,7 @@ from sparkdeid.dicom.frames import (
     pixel_info,
     ybr_full_to_rgb,
 )
-from sparkdeid.errors import DicomDecodeError, DicomEncodeError
+from sparkdeid.errors import BackendUnavailableError, DicomDecodeError, DicomEncodeError
 from sparkdeid.regions.boxes import Box
 
 logger = logging.getLogger(__name__)
@@ -76,13 +70,10 @@ FILLS = ("black", "background")
 _EXTENDED_OFFSETS = 0x7FE00001
 _EXTENDED_LENGTHS = 0x7FE00002
 _ITEM_TAG = b"\xfe\xff\x00\xe0"
-_YBR = ("YBR_FULL", "YBR_FULL_422")
 # Width in pixels of the ring around a box whose median is the background fill.
 _RING = 4
-# Quality of JPEG baseline / 12-bit re-encoding (libjpeg scale, 1-100).
-_JPEG_QUALITY = 95
-# Upper bound of the JPEG 2000 compression ratio used when re-encoding lossy frames.
-_J2K_MAX_RATIO = 10.0
+# Why a masked frame cannot be re-encoded: callers choose between failing and converting.
+_NOT_ENCODABLE = (CannotEncode, BackendUnavailableError)
 
 PixelBox = tuple[int, int, int, int]  # x0, y0, x1, y1: clipped, half-open, non-empty
 
@@ -94,13 +85,6 @@ class MaskResult:
     content: bytes
     frames_changed: tuple[int, ...]
     encoding: str
-
-
-class _CannotEncode(Exception):
-    """No encoder here for this syntax or frame, or the encoder failed.
-
-    The message is a short reason without any value from the file.
-    """
 
 
 def mask_pixels(
@@ -160,7 +144,7 @@ def mask_pixels(
     else:
         try:
             encoding = _mask_encapsulated(ds, info, plan, fill)
-        except _CannotEncode as exc:
+        except _NOT_ENCODABLE as exc:
             if not force_output:
                 raise DicomEncodeError(
                     f"masked frames cannot be re-encoded as {info.uid.name} here ({exc}); "
@@ -246,7 +230,7 @@ class FrameMasker:
         if fill not in FILLS:
             raise ValueError(f"unknown fill {fill!r}; expected one of {', '.join(FILLS)}")
         self._ds, self._info, self._fill = ds, info, fill
-        self._encoder: _Encoder | None = None
+        self._encoder: Encoder | None = None
         self._lossy = False
         self._lossy_in = self._lossy_out = 0
 
@@ -294,7 +278,7 @@ class FrameMasker:
         if info.is_encapsulated:
             try:
                 return self.reencode(frame, decoded, pixel_boxes)
-            except _CannotEncode as exc:
+            except _NOT_ENCODABLE as exc:
                 raise DicomEncodeError(
                     f"masked frames cannot be re-encoded as {info.uid.name} here ({exc})"
                 ) from None
@@ -310,16 +294,20 @@ class FrameMasker:
             _paint_native(buffer, info, 0, pixel_boxes, fills, big_endian=False)
         return bytes(buffer)
 
-    def encoder(self) -> _Encoder:
-        """The syntax's re-encoder, resolved on first use; raises :class:`_CannotEncode`."""
+    def encoder(self) -> Encoder:
+        """The syntax's re-encoder, resolved on first use (see :func:`encoder_for`).
+
+        Raises :class:`CannotEncode` or :class:`BackendUnavailableError`.
+        """
         if self._encoder is None:
-            self._encoder = _encoder_for(self._info)
+            self._encoder = encoder_for(self._info)
         return self._encoder
 
     def reencode(self, original: bytes, decoded: np.ndarray, boxes: list[PixelBox]) -> bytes:
         """Fill ``boxes`` in a decoded compressed frame and encode it again (unpadded).
 
-        Raises :class:`_CannotEncode` (callers choose between failing and converting).
+        Raises :class:`CannotEncode` or :class:`BackendUnavailableError` (callers
+        choose between failing and converting).
         """
         info = self._info
         encoder = self.encoder()
@@ -327,10 +315,10 @@ class FrameMasker:
         masked = _masked_frame(self._ds, info, decoded, boxes, self._fill)
         try:
             encoded, lossy = encoder.encode(masked, original, info)
-        except _CannotEncode:
+        except _NOT_ENCODABLE:
             raise
         except Exception as exc:  # codec plugins raise anything; their text may quote values
-            raise _CannotEncode(f"the encoder failed: {type(exc).__name__}") from None
+            raise CannotEncode(f"the encoder failed: {type(exc).__name__}") from None
         if lossy:
             self._lossy = True
             self._lossy_in += info.rows * info.columns * info.samples_per_pixel * (
@@ -585,7 +573,7 @@ def _chroma_aligned(boxes: list[PixelBox], original: bytes, info: PixelInfo) -> 
     """
     if info.samples_per_pixel != 3 or info.uid not in (JPEGBaseline8Bit, JPEGExtended12Bit):
         return boxes
-    sampling = _jpeg_header(original).sampling
+    sampling = read_jpeg_header(original).sampling
     if not sampling:
         return boxes
     h = max(factor[0] for factor in sampling)
@@ -644,257 +632,6 @@ def _values(ds: Dataset, keyword: str) -> list[str]:
 
 
 # --------------------------------------------------------------------------
-# Frame encoders
-
-
-@dataclass(frozen=True)
-class _Encoder:
-    method: str  # Lossy Image Compression Method when the result is lossy
-    encode: Callable[[np.ndarray, bytes, PixelInfo], tuple[bytes, bool]]
-
-
-def _encoder_for(info: PixelInfo) -> _Encoder:
-    """The re-encoder for ``info``'s syntax, or :class:`_CannotEncode`."""
-    uid = UID(info.transfer_syntax)
-    if uid == RLELossless:
-        return _Encoder("", _encode_rle)
-    if uid in (JPEGLSLossless, JPEGLSNearLossless):
-        _require("jpeg_ls")
-        return _Encoder("ISO_14495_1", _encode_jpeg_ls)
-    if uid in (JPEG2000Lossless, JPEG2000):
-        _require("openjpeg")
-        return _Encoder("ISO_15444_1", _encode_j2k)
-    if uid in (JPEGBaseline8Bit, JPEGExtended12Bit):
-        return _Encoder("ISO_10918_1", _encode_jpeg)
-    if uid in (JPEGLossless, JPEGLosslessSV1):
-        _require("imagecodecs")
-        return _Encoder("", _encode_jpeg_lossless)
-    raise _CannotEncode("no encoder for this transfer syntax")
-
-
-def has_module(module: str) -> bool:
-    """Whether an optional codec package is importable (tests patch this)."""
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
-
-
-def _require(module: str) -> None:
-    if not has_module(module):
-        raise _CannotEncode(f"the {module} package is not installed")
-
-
-@dataclass(frozen=True)
-class _JpegHeader:
-    """What a JPEG / JPEG-LS frame header and first scan header say."""
-
-    marker: int = 0
-    precision: int = 0
-    sampling: tuple[tuple[int, int], ...] = ()  # (H, V) per component
-    scan_start: int = 0  # JPEG lossless: predictor; JPEG-LS: NEAR
-    scan_end: int = 0  # JPEG-LS: interleave mode
-    point_transform: int = 0
-
-
-_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC} | {0xF7}
-
-
-def _jpeg_header(codestream: bytes) -> _JpegHeader:
-    """Parse markers up to the first SOS (ITU T.81 B.2, T.87 C.2)."""
-    found: dict[str, object] = {}
-    position = 2
-    limit = len(codestream) - 4
-    while position <= limit:
-        if codestream[position] != 0xFF:
-            position += 1
-            continue
-        marker = codestream[position + 1]
-        if marker in (0xFF, 0x00):
-            position += 1
-            continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD8:
-            position += 2
-            continue
-        length = int.from_bytes(codestream[position + 2 : position + 4], "big")
-        segment = codestream[position + 4 : position + 2 + length]
-        if marker in _SOF_MARKERS and len(segment) >= 6:
-            count = segment[5]
-            found["marker"] = marker
-            found["precision"] = segment[0]
-            found["sampling"] = tuple(
-                (segment[7 + 3 * k] >> 4, segment[7 + 3 * k] & 0x0F)
-                for k in range(count)
-                if 7 + 3 * k < len(segment)
-            )
-        elif marker == 0xDA and len(segment) >= 1:
-            count = segment[0]
-            tail = segment[1 + 2 * count : 4 + 2 * count]
-            if len(tail) == 3:
-                found["scan_start"], found["scan_end"] = tail[0], tail[1]
-                found["point_transform"] = tail[2] & 0x0F
-            break
-        position += 2 + length
-    return _JpegHeader(**found)  # type: ignore[arg-type]
-
-
-def _container(bits: int, signed: bool) -> np.dtype:
-    size = 1 if bits <= 8 else 2 if bits <= 16 else 4 if bits <= 32 else 8
-    return np.dtype(f"<{'i' if signed else 'u'}{size}")
-
-
-def _unsigned_pattern(frame: np.ndarray, bits: int) -> np.ndarray:
-    """Two's complement bit patterns of ``bits`` bits (codecs that ignore sign)."""
-    return (frame.astype(np.int64) & ((1 << bits) - 1)).astype(_container(bits, False))
-
-
-def _encode_rle(frame: np.ndarray, original: bytes, info: PixelInfo) -> tuple[bytes, bool]:
-    from pydicom.pixels.encoders import RLELosslessEncoder
-
-    if info.bits_allocated % 8 or info.samples_per_pixel * info.bits_allocated // 8 > 15:
-        raise _CannotEncode("RLE allows at most 15 byte segments")
-    # Bits Stored is given as Bits Allocated so each sample keeps its full
-    # container: the RLE segment count follows Bits Allocated.
-    data = np.ascontiguousarray(frame.astype(_container(info.bits_allocated, info.is_signed)))
-    encoded = RLELosslessEncoder.encode(
-        data,
-        validate=False,
-        rows=info.rows,
-        columns=info.columns,
-        samples_per_pixel=info.samples_per_pixel,
-        bits_allocated=info.bits_allocated,
-        bits_stored=info.bits_allocated,
-        pixel_representation=info.pixel_representation,
-        photometric_interpretation=info.decoded_photometric,
-        planar_configuration=0,
-        number_of_frames=1,
-    )
-    return bytes(encoded), False
-
-
-def _encode_jpeg_ls(frame: np.ndarray, original: bytes, info: PixelInfo) -> tuple[bytes, bool]:
-    import jpeg_ls
-
-    header = _jpeg_header(original)
-    precision = header.precision or info.bits_stored
-    if not 2 <= precision <= 16:
-        raise _CannotEncode("JPEG-LS precision outside 2-16 bits")
-    near = header.scan_start if UID(info.transfer_syntax) == JPEGLSNearLossless else 0
-    interleave = header.scan_end if header.scan_end in (0, 1, 2) else 2
-    data = _unsigned_pattern(frame, precision)
-    if info.samples_per_pixel > 1 and interleave == 0:
-        data = data.transpose(2, 0, 1)  # CharLS takes planes for ILV 0, pixels otherwise
-    encoded = jpeg_ls.encode_buffer(
-        np.ascontiguousarray(data).tobytes(),
-        info.rows,
-        info.columns,
-        info.samples_per_pixel,
-        precision,
-        lossy_error=near,
-        interleave_mode=interleave if info.samples_per_pixel > 1 else 0,
-    )
-    return bytes(encoded), near > 0
-
-
-def _encode_j2k(frame: np.ndarray, original: bytes, info: PixelInfo) -> tuple[bytes, bool]:
-    from pydicom.pixels.encoders import JPEG2000Encoder, JPEG2000LosslessEncoder
-    from pydicom.pixels.utils import get_j2k_parameters
-
-    precision = int(get_j2k_parameters(original).get("precision", info.bits_stored))
-    # openjpeg here writes 6 resolution levels (frames need >= 32 px a side), <= 24 bits.
-    if not 1 <= precision <= 24 or min(info.rows, info.columns) < 32:
-        raise _CannotEncode("openjpeg needs 1-24 bits and frames of at least 32 pixels a side")
-    options: dict[str, Any] = {
-        "rows": info.rows,
-        "columns": info.columns,
-        "samples_per_pixel": info.samples_per_pixel,
-        "bits_allocated": info.bits_allocated,
-        "bits_stored": precision,
-        "pixel_representation": info.pixel_representation,
-        "photometric_interpretation": info.photometric,  # YBR_RCT/ICT switch MCT on
-        "planar_configuration": 0,
-        "number_of_frames": 1,
-    }
-    data = np.ascontiguousarray(frame.astype(_container(precision, info.is_signed)))
-    if UID(info.transfer_syntax) == JPEG2000Lossless:
-        return bytes(JPEG2000LosslessEncoder.encode(data, validate=False, **options)), False
-    # Half the original frame's compression ratio, at most _J2K_MAX_RATIO: a
-    # second lossy generation should cost less than the first did.
-    raw_size = info.rows * info.columns * info.samples_per_pixel * math.ceil(precision / 8)
-    ratio = min(_J2K_MAX_RATIO, max(1.0, raw_size / max(1, len(original)) / 2))
-    encoded = JPEG2000Encoder.encode(data, validate=False, j2k_cr=[ratio], **options)
-    return bytes(encoded), True
-
-
-def _encode_jpeg(frame: np.ndarray, original: bytes, info: PixelInfo) -> tuple[bytes, bool]:
-    """8-bit JPEG with Pillow; 12-bit (JPEG Extended) with imagecodecs when installed."""
-    header = _jpeg_header(original)
-    precision = header.precision or info.bits_stored
-    if precision > 8:
-        return _encode_jpeg12(frame, info, precision)
-    from PIL import Image
-
-    data = np.ascontiguousarray(np.clip(frame, 0, 255).astype(np.uint8))
-    size = (info.columns, info.rows)
-    options: dict[str, Any] = {"quality": _JPEG_QUALITY}
-    if info.samples_per_pixel == 1:
-        image = Image.frombytes("L", size, data.tobytes())
-    elif info.samples_per_pixel == 3 and info.decoded_photometric in _YBR:
-        # Pixels stay YCbCr (no colour conversion); chroma sampling as before.
-        image = Image.frombytes("YCbCr", size, data.tobytes())
-        options["subsampling"] = _pillow_subsampling(header.sampling)
-    elif info.samples_per_pixel == 3 and info.decoded_photometric == "RGB":
-        image = Image.frombytes("RGB", size, data.tobytes())
-        options.update(subsampling=0, keep_rgb=True)  # Adobe marker, no YCbCr transform
-    else:
-        raise _CannotEncode("JPEG baseline colour that is neither RGB nor YCbCr")
-    out = io.BytesIO()
-    image.save(out, format="JPEG", **options)
-    return out.getvalue(), True
-
-
-def _pillow_subsampling(sampling: tuple[tuple[int, int], ...]) -> int:
-    """Pillow's code for the luminance sampling factors: 4:4:4, 4:2:2 or 4:2:0."""
-    if not sampling:
-        return 0
-    return {(1, 1): 0, (2, 1): 1, (2, 2): 2}.get(sampling[0], 0)
-
-
-def _encode_jpeg12(frame: np.ndarray, info: PixelInfo, precision: int) -> tuple[bytes, bool]:
-    _require("imagecodecs")
-    import imagecodecs
-
-    if precision != 12 or info.samples_per_pixel != 1:
-        raise _CannotEncode("JPEG extended other than 12-bit greyscale")
-    data = np.ascontiguousarray(_unsigned_pattern(frame, 12))
-    encoded = imagecodecs.jpeg8_encode(data, level=_JPEG_QUALITY, bitspersample=12)
-    return bytes(encoded), True
-
-
-def _encode_jpeg_lossless(
-    frame: np.ndarray, original: bytes, info: PixelInfo
-) -> tuple[bytes, bool]:
-    import imagecodecs
-
-    header = _jpeg_header(original)
-    precision = header.precision or info.bits_stored
-    predictor = 1 if UID(info.transfer_syntax) == JPEGLosslessSV1 else header.scan_start
-    if not 2 <= precision <= 16 or not 1 <= predictor <= 7 or header.point_transform:
-        raise _CannotEncode("JPEG lossless parameters the encoder does not support")
-    data = np.ascontiguousarray(_unsigned_pattern(frame, precision))
-    options: dict[str, Any] = {
-        "lossless": True,
-        "predictor": predictor,
-        "bitspersample": precision,
-    }
-    if info.samples_per_pixel == 3:
-        space = "YCbCr" if info.decoded_photometric in _YBR else "RGB"
-        options.update(colorspace=space, outcolorspace=space)
-    elif info.samples_per_pixel != 1:
-        raise _CannotEncode("JPEG lossless with neither 1 nor 3 samples per pixel")
-    return bytes(imagecodecs.jpeg8_encode(data, **options)), False
-
-
-# --------------------------------------------------------------------------
 # forceOutput fallback: the whole file as Explicit VR Little Endian
 
 
@@ -908,9 +645,9 @@ def _convert_to_native(
     """
     if info.bits_allocated % 8:
         raise DicomEncodeError("cannot convert Pixel Data with BitsAllocated not a multiple of 8")
-    to_rgb = info.samples_per_pixel == 3 and info.decoded_photometric in _YBR
+    to_rgb = info.samples_per_pixel == 3 and info.decoded_photometric in YBR
     photometric = "RGB" if to_rgb or info.decoded_photometric == "RGB" else info.photometric
-    dtype = _container(info.bits_allocated, info.is_signed)
+    dtype = container(info.bits_allocated, info.is_signed)
     frame_size = info.rows * info.columns * info.samples_per_pixel * dtype.itemsize
     out = bytearray(frame_size * info.num_frames + (frame_size * info.num_frames) % 2)
     for index in range(info.num_frames):

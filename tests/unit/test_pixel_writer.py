@@ -29,7 +29,8 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from sparkdeid.dicom import pixel_writer
+from sparkdeid.dicom import encoders, pixel_writer
+from sparkdeid.dicom.codestream import read_jpeg_header
 from sparkdeid.dicom.pixel_writer import MaskResult, mask_pixels
 from sparkdeid.errors import DicomDecodeError, DicomEncodeError
 from sparkdeid.regions.boxes import Box
@@ -320,7 +321,7 @@ def test_jpeg_ls_near_lossless_keeps_the_original_near_parameter() -> None:
     result = mask_pixels(content, {0: [BOX]})
     after = _read(result.content)
     frame = b"".join(next(iter(_stored_frames(after))))
-    header = pixel_writer._jpeg_header(frame)
+    header = read_jpeg_header(frame, "JPEG-LS")
     assert header.scan_start == 5
 
 
@@ -436,9 +437,9 @@ def test_multi_frame_jpeg_baseline_ybr_422_keeps_other_frames() -> None:
     assert np.abs(inner[..., 1:] - 128).max() <= 8
     new_frame = b"".join(list(_stored_frames(after))[12])
     old_frame = b"".join(list(_stored_frames(before))[12])
-    sampling = pixel_writer._jpeg_header(old_frame).sampling
+    sampling = read_jpeg_header(old_frame).sampling
     assert sampling[0] != (1, 1)
-    assert pixel_writer._jpeg_header(new_frame).sampling == sampling  # chroma subsampling kept
+    assert read_jpeg_header(new_frame).sampling == sampling  # chroma subsampling kept
 
 
 @pytest.mark.parametrize(
@@ -463,7 +464,7 @@ def test_jpeg_baseline_colour_keeps_its_colour_space(name: str) -> None:
 # JPEG syntaxes Pillow cannot write: imagecodecs, else forceOutput
 
 needs_imagecodecs = pytest.mark.skipif(
-    not pixel_writer.has_module("imagecodecs"), reason="imagecodecs is not installed"
+    not encoders.has_module("imagecodecs"), reason="imagecodecs is not installed"
 )
 
 
@@ -493,7 +494,7 @@ def test_jpeg_extended_12_bit_is_re_encoded_as_12_bit() -> None:
     before, after = _read(content), _read(result.content)
     _assert_preserved(before, after)
     frame = b"".join(next(iter(_stored_frames(after))))
-    assert pixel_writer._jpeg_header(frame).precision == 12
+    assert read_jpeg_header(frame).precision == 12
     masked, original = _decoded(after, 0).astype(float), _decoded(before, 0).astype(float)
     assert np.abs(masked[_inner(2)] - original.min()).max() <= 4
     away = _outside(original.shape, margin=8)
@@ -504,7 +505,7 @@ def test_jpeg_extended_12_bit_is_re_encoded_as_12_bit() -> None:
 def test_without_an_encoder_masking_fails_unless_forced(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pixel_writer, "has_module", lambda module: module != "imagecodecs")
+    monkeypatch.setattr(encoders, "has_module", lambda module: module != "imagecodecs")
     content = _real(name)
     with pytest.raises(DicomEncodeError, match="imagecodecs package is not installed.*forceOutput"):
         mask_pixels(content, {0: [BOX]})
@@ -539,14 +540,14 @@ def test_forced_conversion_of_ybr_422_jpeg_writes_rgb() -> None:
 
 def _force_conversion(content: bytes, regions: dict[int, list[Box]]) -> MaskResult:
     def cannot(info: object) -> object:
-        raise pixel_writer._CannotEncode("test: no encoder")
+        raise encoders.CannotEncode("test: no encoder")
 
-    original = pixel_writer._encoder_for
-    pixel_writer._encoder_for = cannot  # type: ignore[assignment]
+    original = pixel_writer.encoder_for
+    pixel_writer.encoder_for = cannot  # type: ignore[assignment]
     try:
         return mask_pixels(content, regions, force_output=True)
     finally:
-        pixel_writer._encoder_for = original
+        pixel_writer.encoder_for = original
 
 
 @pytest.mark.parametrize("name", ["color3d_jpeg_baseline.dcm", "emri_small.dcm"])
@@ -636,7 +637,10 @@ def test_errors_name_the_problem() -> None:
         mask_pixels(content, {0: [Box(float("nan"), 0, 4, 4)]})
     empty = _dataset(np.zeros((1, 2, 2), np.uint8), "MONOCHROME2", 8)
     no_pixels = _save(empty, ExplicitVRLittleEndian)
+    with pytest.raises(DicomDecodeError, match="requires Pixel Data"):
+        mask_pixels(no_pixels, {0: [BOX]})  # an image class that lost its pixels
+    empty.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.22"  # Enhanced SR: no pixels by design
     with pytest.raises(DicomEncodeError, match="no Pixel Data"):
-        mask_pixels(no_pixels, {0: [BOX]})
+        mask_pixels(_save(empty, ExplicitVRLittleEndian), {0: [BOX]})
     with pytest.raises(DicomDecodeError):
         mask_pixels(b"not a dicom file at all", {0: [BOX]})
