@@ -1363,3 +1363,29 @@ def pydicom_pixel_files() -> list[str]:
 def pydicom_unreadable_files() -> list[str]:
     """Bundled test files that ``dcmread(path)`` rejects (no preamble/meta, not DICOM)."""
     return list(_classify_testdata()[1])
+
+
+# --------------------------------------------------------------------------
+# A small image with one private element (dates held in odd VRs)
+
+
+def private_element_image(
+    group: int, creator: str, offset: int, vr: str, value: Any, *, patient_id: str = "PX40417"
+) -> Dataset:
+    """A 2x2 CT with ``value`` in ``creator``'s block of ``group`` at ``offset``.
+
+    GE keeps dates in binary VRs (GEMS_IDEN_01 (0009,xx27) "Image actual date"
+    is SL ``YYYYMMDD``; others hold epoch seconds): this builds such a block
+    for any VR, so the date-shift rules can be checked per VR.
+    """
+    sop_uid = "2.25.90417110020000101"
+    ds = _new_file_dataset(CTImageStorage, sop_uid, "CTSCAN")
+    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop_uid
+    ds.PatientID, ds.PatientName, ds.StudyDate = patient_id, "QUORVAL^ESTIN", "20000101"
+    ds.Modality = "CT"
+    ds.Rows = ds.Columns = 2
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.PixelData = b"\x00\x01" * 4
+    ds.private_block(group, creator, create=True).add_new(offset, vr, value)
+    return ds

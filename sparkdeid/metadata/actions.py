@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import struct
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ NUMBER_VRS = frozenset(
     {"DS", "IS", "UL", "SL", "US", "SS", "FL", "FD", "UV", "SV", "LO", "SH", "UN"}
 )
 BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
+# Dates also live in text and in binary numbers (YYYYMMDD or epoch seconds, private tags).
+SHIFTABLE_DATE_VRS = DATE_VRS | {"UN", "OB", "LO", "SH", "US", "SS", "UL", "SL", "UV", "SV",
+                                 "FL", "FD"}
 STRING_MAX_LENGTH = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "PN": 64, "UI": 64, "AS": 4}
 
 DEFAULT_DATE_SHIFT_DAYS = 365
@@ -141,8 +145,8 @@ def values_of(elem: DataElement) -> list[Any]:
 
 
 def set_values(elem: DataElement, values: list[Any]) -> None:
-    """Assign values back, keeping single values scalar and UN as bytes."""
-    if elem.VR == "UN":
+    """Assign values back, keeping single values scalar and UN / OB as bytes."""
+    if elem.VR in ("UN", "OB"):
         text = "\\".join(str(v) for v in values)
         elem.value = (text + (" " if len(text) % 2 else "")).encode("latin-1", "replace")
         return
@@ -217,11 +221,78 @@ def _shift_tm(value: str, seconds: int) -> str:
     return out[: 2 * present] + (match.group(4) or "" if present == 3 else "")
 
 
-def shift_temporal(ctx: ActionContext, elem: DataElement, days: int, seconds: int = 0) -> None:
-    """Shift every DA/DT/TM value; one that does not parse is emptied (fail closed)."""
+# Binary numeric VRs and the range of values each holds.
+_NUMERIC_RANGE: dict[str, tuple[float, float]] = {
+    "US": (0, 2**16 - 1), "SS": (-(2**15), 2**15 - 1), "UL": (0, 2**32 - 1),
+    "SL": (-(2**31), 2**31 - 1), "UV": (0, 2**64 - 1), "SV": (-(2**63), 2**63 - 1),
+    "FL": (-3.4e38, 3.4e38), "FD": (-1.7e308, 1.7e308),
+}
+_EPOCH_SECONDS = (1e8, 4.2e9)  # 1973 .. 2103
+_EPOCH_MILLISECONDS = (1e11, 4.2e12)
+
+
+def _shift_number_date(value: Any, vr: str, days: int) -> Any:
+    """A date held as a number (``20000101`` as SL, or epoch seconds), shifted as a number.
+
+    Returned as the same Python type and checked against the VR's range, so
+    the element is still written in its binary VR; anything else raises
+    ValueError (the caller then removes the value: its meaning is unknown).
+    """
+    number = float(value)
+    if not number.is_integer():
+        raise ValueError("not a whole number")
+    whole = int(number)
+    if 10_000_000 <= whole <= 99_999_999:
+        shifted: float = int(_shift_da(str(whole), days))
+    elif _EPOCH_SECONDS[0] <= abs(whole) <= _EPOCH_SECONDS[1]:
+        shifted = whole + days * 86_400
+    elif _EPOCH_MILLISECONDS[0] <= abs(whole) <= _EPOCH_MILLISECONDS[1]:
+        shifted = whole + days * 86_400_000
+    else:
+        raise ValueError("not a date")
+    low, high = _NUMERIC_RANGE[vr]
+    if not low <= shifted <= high:
+        raise ValueError("shifted date does not fit the VR")
+    if vr == "FL" and struct.unpack("<f", struct.pack("<f", shifted))[0] != shifted:
+        raise ValueError("shifted date is not exact in 32-bit floating point")
+    return float(shifted) if vr in ("FL", "FD") else int(shifted)
+
+
+def _shift_epoch(number: float, vr: str, days: int) -> Any:
+    """Seconds (or milliseconds) since the epoch in a numeric VR, moved by ``days``."""
+    scale = 1000 if abs(number) > 1e11 else 1
+    shifted = number + days * 86_400 * scale
+    low, high = _NUMERIC_RANGE[vr]
+    if not low <= shifted <= high:
+        raise ValueError("shifted timestamp does not fit the VR")
+    if vr in ("FL", "FD"):
+        return float(shifted)
+    if not float(shifted).is_integer():
+        raise ValueError("not a whole number")
+    return int(shifted)
+
+
+def is_numeric_vr(vr: str) -> bool:
+    """True for the binary number VRs (US, SS, UL, SL, UV, SV, FL, FD)."""
+    return vr in _NUMERIC_RANGE
+
+
+def shift_temporal(ctx: ActionContext, elem: DataElement, days: int, seconds: int = 0) -> bool:
+    """Shift every date or time value by VR; one that does not parse is emptied (fail closed).
+
+    Dates in binary numeric VRs (private tags such as GE's Image actual date,
+    SL ``20000101``, or epoch seconds) are shifted as numbers of the same VR,
+    never written back as text into a binary VR. Text in UN / OB is shifted
+    and written back as bytes; the other opaque binary VRs (OW, OF, ...) hold
+    no readable date and are emptied. Returns False when the value was emptied.
+    """
     vr = elem.VR
     try:
-        if vr == "DA":
+        if vr in BINARY_VRS - {"UN", "OB"}:
+            raise ValueError("no date in an opaque binary value")
+        if vr in _NUMERIC_RANGE:
+            set_values(elem, [_shift_number_date(v, vr, days) for v in values_of(elem)])
+        elif vr == "DA":
             map_strings(elem, lambda v: _shift_da(v, days))
         elif vr == "DT":
             map_strings(elem, lambda v: _shift_dt(v, days, seconds))
@@ -232,8 +303,9 @@ def shift_temporal(ctx: ActionContext, elem: DataElement, days: int, seconds: in
     except (ValueError, OverflowError):
         empty_value(elem)
         ctx.stats["unparseable_date_emptied"] += 1
-        return
+        return False
     ctx.dates_shifted = True
+    return True
 
 
 def _shift_text_date(value: str, days: int) -> str:
@@ -242,6 +314,44 @@ def _shift_text_date(value: str, days: int) -> str:
     if re.fullmatch(r"\d{8}", text):
         return _shift_da(text, days)
     return _shift_dt(text, days)
+
+
+def _unfit_for_vr(elem: DataElement) -> bool:
+    """A value its VR cannot encode: text in a binary number, a number out of range."""
+    vr = elem.VR
+    value = elem.value
+    if value is None:
+        return False
+    if vr in _NUMERIC_RANGE:
+        items = list(value) if isinstance(value, (MultiValue, list, tuple)) else [value]
+        low, high = _NUMERIC_RANGE[vr]
+        for item in items:
+            if isinstance(item, bool) or not isinstance(item, (int, float)):
+                return True
+            if vr not in ("FL", "FD") and not float(item).is_integer():
+                return True
+            if not low <= item <= high:
+                return True
+        return False
+    if vr in BINARY_VRS:
+        return not isinstance(value, (bytes, bytearray))
+    return False
+
+
+def apply_action(
+    spec: ActionSpec, ctx: ActionContext, ds: Dataset, elem: DataElement, option: str
+) -> None:
+    """Run one action, then make sure what it left can be written in the element's VR.
+
+    Every action is written for a family of VRs, but a row's VR (or a private
+    element's real VR) can differ from the one it assumed; a value its VR
+    cannot encode would make the whole file unwritable, so it is emptied
+    instead (fail closed) and counted.
+    """
+    spec.fn(ctx, ds, elem, option)
+    if elem.tag in ds and ds.get_item(elem.tag) is elem and _unfit_for_vr(elem):
+        empty_value(elem)
+        ctx.stats["value_unfit_for_vr_emptied"] += 1
 
 
 # --------------------------------------------------------------------------- actions
@@ -373,14 +483,17 @@ def _shift_time(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str)
 
 def _shift_unix(ctx: ActionContext, ds: Dataset, elem: DataElement, option: str) -> None:
     """Epoch seconds (or milliseconds) move by the patient's day offset, like its dates."""
-    offset = ctx.day_offset() * 86400
+    days = ctx.day_offset()
+    offset = days * 86400
     try:
         shifted = []
         for value in values_of(elem):
             number = float(value)
+            if elem.VR in _NUMERIC_RANGE:  # same VR, range-checked
+                shifted.append(_shift_epoch(number, elem.VR, days))
+                continue
             scale = 1000 if abs(number) > 1e11 else 1  # milliseconds since the epoch
-            new = number + offset * scale
-            shifted.append(type(value)(new) if isinstance(value, (int, float)) else str(int(new)))
+            shifted.append(str(int(number + offset * scale)))
         set_values(elem, shifted)
         ctx.dates_shifted = True
     except (TypeError, ValueError):
@@ -457,9 +570,9 @@ _SPECS = [
                description="external mapping; Option names the fallback action"),
     ActionSpec("patientHashId", _patient_hash_id, ID_VRS),
     ActionSpec("hashId", _hash_id, ID_VRS, max_options=1, validate_option=_positive_int),
-    ActionSpec("shiftDateByRandomNbOfDays", _shift_random_days, DATE_VRS | {"UN", "LO", "SH"},
+    ActionSpec("shiftDateByRandomNbOfDays", _shift_random_days, SHIFTABLE_DATE_VRS,
                max_options=1, validate_option=_positive_int),
-    ActionSpec("shiftDateByFixedNbOfDays", _shift_fixed_days, DATE_VRS | {"UN", "LO", "SH"},
+    ActionSpec("shiftDateByFixedNbOfDays", _shift_fixed_days, SHIFTABLE_DATE_VRS,
                min_options=1, max_options=1, validate_option=int),
     ActionSpec("shiftTimeByRandom", _shift_time, frozenset({"TM", "DT"}), max_options=1,
                validate_option=_positive_int),

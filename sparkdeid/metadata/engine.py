@@ -199,7 +199,7 @@ class MetadataEngine:
                 continue
             if rule is None:
                 if upstream == "clean":
-                    act.ACTIONS["cleanTag"].fn(ctx, ds, ds[tag], "")
+                    act.apply_action(act.ACTIONS["cleanTag"], ctx, ds, ds[tag], "")
                     ctx.stats["cleanTag"] += 1
                 elif tag not in DicomDictionary:
                     del ds[tag]  # not in the standard: nobody can say it is safe
@@ -216,7 +216,7 @@ class MetadataEngine:
                 continue
             elem = ds[tag]
             spec = act.ACTIONS[rule.action]
-            spec.fn(ctx, ds, elem, rule.option)
+            act.apply_action(spec, ctx, ds, elem, rule.option)
             ctx.stats[rule.action] += 1
             if elem.VR == "SQ" and tag in ds:
                 if spec.recurse:
@@ -306,7 +306,7 @@ class MetadataEngine:
         group, element = tag >> 16, tag & 0xFFFF
         exact = self.strategy.rule_for(tag)
         if exact is not None:  # a row naming this private tag wins over the private rule
-            act.ACTIONS[exact.action].fn(ctx, ds, ds[tag], exact.option)
+            act.apply_action(act.ACTIONS[exact.action], ctx, ds, ds[tag], exact.option)
             ctx.stats[exact.action] += 1
             self._drop_unwalked_images(ds, tag, ctx)
             return
@@ -325,7 +325,7 @@ class MetadataEngine:
             return
         if rule.action != "retainSafePrivate":
             spec = act.ACTIONS[rule.action]
-            spec.fn(ctx, ds, ds[tag], rule.option)
+            act.apply_action(spec, ctx, ds, ds[tag], rule.option)
             ctx.stats[f"private_{rule.action}"] += 1
             self._drop_unwalked_images(ds, tag, ctx)
             return
@@ -355,13 +355,17 @@ class MetadataEngine:
         if disposition == "h":
             values = act.values_of(elem)
             looks_uid = values and all(_looks_like_uid(str(v)) for v in values)
-            act.ACTIONS["U" if looks_uid else "hashId"].fn(ctx, ds, elem, "")
+            act.apply_action(act.ACTIONS["U" if looks_uid else "hashId"], ctx, ds, elem, "")
             return
-        if disposition == "o":
-            act.shift_temporal(ctx, elem, ctx.day_offset())
-            return
-        if disposition == "oi":
-            _shift_integer_date(ctx, ds, elem)
+        if disposition in ("o", "oi"):
+            shifted = (
+                act.shift_temporal(ctx, elem, ctx.day_offset())
+                if disposition == "o" or act.is_numeric_vr(elem.VR)
+                else _shift_integer_date(ctx, ds, elem)
+            )
+            if not shifted and elem.tag in ds:
+                del ds[elem.tag]  # a date whose form is unknown: nothing safe to keep
+                ctx.stats["private_date_removed"] += 1
             return
         del ds[elem.tag]  # d, na and anything unknown
 
@@ -419,16 +423,27 @@ def _looks_like_uid(value: str) -> bool:
     return len(parts) >= 3 and all(p.isdigit() for p in parts)
 
 
-def _shift_integer_date(ctx: act.ActionContext, ds: Dataset, elem: DataElement) -> None:
-    """Private 'oi' values: YYYYMMDD integers shift as dates, epoch seconds as timestamps."""
+def _shift_integer_date(ctx: act.ActionContext, ds: Dataset, elem: DataElement) -> bool:
+    """Private 'oi' values held as text: YYYYMMDD shifts as a date, epoch seconds as a timestamp.
+
+    Numeric VRs go to :func:`actions.shift_temporal`, which reads both forms
+    as numbers. False when the value is of neither form (the caller removes it).
+    """
     values = act.values_of(elem)
-    text = [str(v).strip() for v in values]
+    # 20000101.0 in an FD is the same date as 20000101 in an SL
+    text = [_whole_number_text(v) for v in values]
     if text and all(len(t) == 8 and t.isdigit() for t in text):
-        act.shift_temporal(ctx, elem, ctx.day_offset())
-    elif text and all(t.lstrip("-").isdigit() and len(t) >= 9 for t in text):
-        act.ACTIONS["shiftUnixTimeStampRandom"].fn(ctx, ds, elem, "")
-    else:
-        del ds[elem.tag]
+        return act.shift_temporal(ctx, elem, ctx.day_offset())
+    if text and all(t.lstrip("-").isdigit() and len(t) >= 9 for t in text):
+        act.apply_action(act.ACTIONS["shiftUnixTimeStampRandom"], ctx, ds, elem, "")
+        return elem.tag in ds and bool(act.values_of(elem))
+    return False
+
+
+def _whole_number_text(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
 
 
 def patient_key(ds: Dataset) -> str:

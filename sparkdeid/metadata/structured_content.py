@@ -302,7 +302,7 @@ class StructuredContentCleaner:
 
     def _apply(self, action: str, option: str, item: Dataset, elem: DataElement,
                ctx: act.ActionContext) -> None:
-        act.ACTIONS[action].fn(ctx, item, elem, option)
+        act.apply_action(act.ACTIONS[action], ctx, item, elem, option)
         ctx.stats[action] += 1
 
     def _person_name(self, item: Dataset, elem: DataElement, ctx: act.ActionContext) -> None:
