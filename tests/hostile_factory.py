@@ -320,6 +320,8 @@ def hostile_cases() -> list[HostileCase]:
     # -- truncation and declared lengths ------------------------------------
     add("truncated_header", ct[:300], "error", "error", TRUNCATED,
         "a real CT cut inside its header")
+    add("truncated_private_group", ct[:3000], "error", "error", TRUNCATED + "|" + PIXELS,
+        "a real CT cut inside its private group: the rest reads as an image without pixels")
     add("truncated_pixels", ct[: _pixel_offset(ct) + 12 + 1000], "error", "error", TRUNCATED,
         "a real CT cut inside its Pixel Data")
     add("length_beyond_eof",
@@ -382,7 +384,8 @@ def hostile_cases() -> list[HostileCase]:
         element(0x00081150, b"UI", _uid("1.2.3")) + _SEQ_END
     add("item_delimiter_missing", part10(with_inserted(header, 0x00100010, no_item_end)),
         "either", "either", SEQUENCE, "undefined-length item closed by a sequence delimiter")
-    add("nested_40_deep", part10(with_inserted(header, 0x00100010, _nested_sequences(40))),
+    add("nested_40_deep",  # an image must keep its pixels to be ok
+        part10(with_inserted(image_elements(), 0x00100010, _nested_sequences(40))),
         "ok", "ok", "", "sequences nested 40 deep (deep but legal)")
     add("nested_100_deep", part10(with_inserted(header, 0x00100010, _nested_sequences(100))),
         "error", "error", NESTING, "sequences nested 100 deep")

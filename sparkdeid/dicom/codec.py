@@ -19,7 +19,13 @@ from pydicom.datadict import DicomDictionary, dictionary_VR
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
-from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    UID_dictionary,
+)
 from pydicom.valuerep import VR
 
 from sparkdeid.errors import DicomDecodeError, DicomEncodeError
@@ -43,6 +49,8 @@ _NUMBERS = re.compile(
     rb"[ \x00]*(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)?[ \x00]*"
     rb"(?:\\[ \x00]*(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)?[ \x00]*)*"
 )
+# Pixel Data, Float Pixel Data, Double Float Pixel Data: any of them is an image's pixels.
+_PIXEL_DATA_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 # Deeper nesting than real objects use; pydicom's recursive reader and writer
 # would hit Python's recursion limit not far beyond a few hundred levels.
 MAX_SEQUENCE_DEPTH = 64
@@ -94,6 +102,8 @@ def read_dataset(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
     try:
         ds = _dcmread(data, stop_before_pixels)
         _check_transfer_syntax(ds)
+        if not stop_before_pixels:
+            _check_last_element_complete(ds, data)
         _parse_sequences(ds)
         if isinstance(getattr(ds, "file_meta", None), Dataset):
             _parse_sequences(ds.file_meta)
@@ -120,7 +130,69 @@ def read_dataset(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
     if not any(int(tag) in DicomDictionary for tag in ds.keys()):
         # Bytes after a valid header that parse as one unknown element are not a dataset.
         raise DicomDecodeError("not a DICOM dataset: no standard data element found")
+    if not stop_before_pixels:
+        _check_image_has_pixels(ds)
     return ds
+
+
+def is_image_sop_class(uid: str) -> bool:
+    """True for a storage SOP class whose IOD requires pixel data.
+
+    The rule: the class's name in pydicom's UID dictionary contains
+    ``Image Storage`` (CT, MR, CR, DX, MG, US, NM, PET, SC, XA, VL, RT Image,
+    WSI, ...). Every such IOD includes the Image Pixel module, where Pixel
+    Data is Type 1. Classes whose pixels are optional or float-only
+    (RT Dose, Segmentation, Parametric Map, MR Spectroscopy) and non-image
+    objects (SR, presentation states, documents) are not named so.
+    """
+    entry = UID_dictionary.get(str(uid).strip(" \x00"))
+    return bool(entry) and entry[1] == "SOP Class" and "Image Storage" in entry[0]
+
+
+def _check_image_has_pixels(ds: Dataset) -> None:
+    """An image object without pixels has lost them: its file was cut or stripped.
+
+    The class is the data set's own or, when the cut took that too, the one
+    the file meta information declares.
+    """
+    meta = getattr(ds, "file_meta", None)
+    sop_class = ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID")
+                                          if meta is not None else None)
+    if not sop_class or not is_image_sop_class(str(sop_class)):
+        return
+    if any(tag in ds for tag in _PIXEL_DATA_TAGS):
+        return
+    raise DicomDecodeError(
+        f"image without pixels: {UID(str(sop_class)).name} requires Pixel Data and the file has "
+        "none (truncated, or its pixels were removed)"
+    )
+
+
+def _check_last_element_complete(ds: Dataset, data: bytes) -> None:
+    """A file cut inside an element's header: pydicom stops there without a word.
+
+    pydicom reads an element header in one 8-byte read and ends the data set
+    quietly when fewer bytes remain, so a file cut a few bytes into an element
+    reads as complete, minus that element and everything after it. The bytes
+    after the last element read are such a fragment unless they are zero
+    padding. Deflated data and undefined-length last elements are checked
+    elsewhere (inflate errors, missing delimiters).
+    """
+    meta = getattr(ds, "file_meta", None)
+    syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    if syntax.strip(" \x00") == "1.2.840.10008.1.2.1.99" or len(ds) == 0:
+        return
+    last = ds.get_item(list(ds.keys())[-1])
+    value_tell = getattr(last, "value_tell", None)
+    length = getattr(last, "length", None)
+    if value_tell is None or length is None or length == 0xFFFFFFFF:
+        return
+    rest = data[value_tell + length:]
+    if 0 < len(rest) < 12 and rest.strip(b"\x00"):
+        raise DicomDecodeError(
+            f"truncated DICOM: the file ends {len(rest)} bytes into the header of an element "
+            "after the last complete one"
+        )
 
 
 def _dcmread(data: bytes, stop_before_pixels: bool) -> Dataset:

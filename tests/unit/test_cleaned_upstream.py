@@ -38,6 +38,10 @@ def base(sop_class: str = CTImageStorage) -> Dataset:
     ds.StudyInstanceUID, ds.SeriesInstanceUID = ROOT + "2", ROOT + "3"
     ds.PatientName, ds.PatientID, ds.PatientBirthDate = PATIENT, "SRQ88213", "19620704"
     ds.Modality = "OT"
+    ds.Rows, ds.Columns, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 1, 1, 8, 8, 7
+    ds.SamplesPerPixel, ds.PixelRepresentation = 1, 0
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = b"\x00\x00"  # an image without pixels is an error row
     return ds
 
 

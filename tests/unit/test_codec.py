@@ -22,6 +22,7 @@ from pydicom.uid import (
 
 from sparkdeid.dicom import codec
 from sparkdeid.errors import DicomDecodeError, SparkDeidError
+from tests.factories import dataset_bytes
 
 CT_SMALL = "CT_small.dcm"
 CT_SMALL_PATIENT = "CompressedSamples^CT1"  # the bundled file's (fictitious) patient name
@@ -106,6 +107,31 @@ def test_file_truncated_in_half():
     assert_decode_error_without_phi(data[: len(data) // 2], CT_SMALL_PATIENT)
 
 
+def test_a_file_cut_anywhere_before_its_last_element_ends_is_an_error():
+    # pydicom ends a data set quietly where an element header is cut; without
+    # a check the rest reads as a complete CT that has no Pixel Data
+    data = bundled(CT_SMALL)
+    pixels = pydicom.dcmread(io.BytesIO(data)).get_item(0x7FE00010)
+    pixels_end = pixels.value_tell + pixels.length
+    cuts = sorted({*range(132, pixels_end, 13), 3000, pixels_end - 1})
+    for cut in cuts:
+        assert_decode_error_without_phi(data[:cut], CT_SMALL_PATIENT)
+    # cut exactly after Pixel Data (only the trailing padding element lost): a whole image
+    assert 0x7FE00010 in codec.read_dataset(data[:pixels_end])
+
+
+def test_an_image_class_with_no_pixel_data_is_an_error_but_an_sr_is_not():
+    ds = pydicom.dcmread(io.BytesIO(bundled(CT_SMALL)))
+    del ds.PixelData
+    error = assert_decode_error_without_phi(dataset_bytes(ds), CT_SMALL_PATIENT)
+    assert "CT Image Storage requires Pixel Data" in str(error)
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.22"  # Enhanced SR
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    assert "PixelData" not in codec.read_dataset(dataset_bytes(ds))
+    assert codec.is_image_sop_class("1.2.840.10008.5.1.4.1.1.4")  # MR Image Storage
+    assert not codec.is_image_sop_class("1.2.840.10008.5.1.4.1.1.481.2")  # RT Dose
+
+
 # --------------------------------------------------------------------------- sniffing
 
 
@@ -149,6 +175,10 @@ def test_round_trip_keeps_transfer_syntax_pixels_and_values(name, syntax):
 def test_dataset_without_file_meta_is_written_as_part_10_in_its_encoding():
     ds = small_dataset()
     del ds.file_meta
+    ds.Rows, ds.Columns, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 1, 1, 8, 8, 7
+    ds.SamplesPerPixel, ds.PixelRepresentation = 1, 0
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = b"\x00\x00"  # an image keeps its pixels, or it is an error row
     fp = DicomBytesIO()
     fp.is_little_endian, fp.is_implicit_VR = True, True
     write_raw_dataset(fp, ds)
