@@ -7,8 +7,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from sparkdeid import schemas
 from sparkdeid.errors import SparkDeidError
+from sparkdeid.jobs.options import add_deid_arguments, deid_run
 
 logger = logging.getLogger("sparkdeid")
 
@@ -23,62 +23,7 @@ def _build_parser() -> argparse.ArgumentParser:
                       help="folder read recursively, or an s3://bucket/prefix")
     deid.add_argument("--output", required=True,
                       help="folder or s3://bucket/prefix for outputs and _manifest.*")
-    deid.add_argument("--overwrite", action="store_true",
-                      help="redo every file; by default files the output's manifest lists "
-                      "as ok (same path and size) are skipped")
-    deid.add_argument(
-        "--strategy",
-        default=None,
-        help="'basic', 'tcia', a profile with options ('basic+retain-uids'), or a CSV path "
-        "(default: tcia; basic with --redact-all)",
-    )
-    deid.add_argument("--group-strategy", default="", help="optional group strategy CSV")
-    deid.add_argument("--secret-file", default="", help="pseudonym secret (else $SPARKDEID_SECRET)")
-    deid.add_argument("--keep-private-tags", action="store_true",
-                      help="keep private tags the strategy has no row for (default: remove)")
-    deid.add_argument("--metadata-only", action="store_true",
-                      help="de-identify metadata only; Pixel Data is left byte-identical")
-    deid.add_argument("--redact-all", action="store_true",
-                      help="full anonymisation: mask every burned-in word and use the basic "
-                      "profile unless --strategy names another")
-    deid.add_argument("--ocr-engine", default="rapidocr",
-                      help="OCR back-end: rapidocr (default), tesseract, paddleocr")
-    deid.add_argument("--scale", type=int, default=0,
-                      help="render frames at this width for OCR (0 = original size)")
-    deid.add_argument("--fill", choices=("black", "background"), default="black",
-                      help="how masked regions are filled")
-    deid.add_argument("--force-output", action="store_true",
-                      help="write Explicit VR Little Endian when a changed frame cannot be "
-                      "re-encoded in its own transfer syntax (default: error row)")
-    deid.add_argument("--frame-reuse", choices=("changed", "strict", "off"), default="changed",
-                      help="multi-frame files: read only frames/areas with new text (changed), "
-                      "every changed area (strict), or every frame whole (off)")
-    deid.add_argument("--large-file-mb", type=int, default=256,
-                      help="files of this size or more go frame by frame from disk to disk "
-                      "(bounded memory; 0 = never)")
-    deid.add_argument("--max-file-mb", type=int, default=1024,
-                      help="refuse (error row) files of more MiB on the in-memory route, "
-                      "before reading them (0 = no limit; files of --large-file-mb or more "
-                      "are streamed and not subject to it)")
-    deid.add_argument("--max-frames", type=int, default=100_000,
-                      help="refuse files declaring more frames (0 = no limit)")
-    deid.add_argument("--max-decoded-mpixels", type=int, default=2048,
-                      help="refuse files whose header declares more decoded pixel values "
-                      "(rows x columns x samples x frames; one frame on the streamed route), "
-                      "in units of 2**20 (0 = no limit)")
-    deid.add_argument("--residual-check", choices=("metadata", "pixels", "off"),
-                      default="metadata",
-                      help="after de-identification, fail (quarantine) a file whose output "
-                      "still holds values from its own header that the strategy does not "
-                      "keep: in the metadata (default), also in OCR of the output's frames "
-                      "(pixels; roughly doubles OCR cost), or not at all (off)")
-    deid.add_argument("--output-layout", choices=("relative", "uids"), default="relative",
-                      help="relative: each output at its input's relative path (folder and "
-                      "file names are released as they are; they may hold PHI); uids: "
-                      "<study>/<series>/<instance>.dcm by the de-identified UIDs")
-    deid.add_argument("--no-progress", action="store_true",
-                      help="no progress line on stderr (files done/total, files/s, errors)")
-    deid.add_argument("--master", default=None, help="Spark master URL (default: local[*])")
+    add_deid_arguments(deid, "deid")
 
     strategy = commands.add_parser("strategy", help="write a strategy CSV for a profile")
     strategy.add_argument("--profile", default="basic", help="basic or tcia")
@@ -114,44 +59,17 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _deid(args: argparse.Namespace) -> int:
-    from sparkdeid import pipeline
-    from sparkdeid.jobs.batch import RELPATH_COL, run_batch
+    from sparkdeid.jobs.batch import run_batch
     from sparkdeid.jobs.progress import ProgressLine
     from sparkdeid.session import local_session
 
-    metadata = {
-        "strategy": args.strategy or ("basic" if args.redact_all else "tcia"),
-        "group_strategy": args.group_strategy,
-        "secret_file": args.secret_file,
-        "remove_private_tags": not args.keep_private_tags,
-        "max_file_bytes": args.max_file_mb * 1024 * 1024,
-    }
-    pipeline.metadata_deidentifier(**metadata).engine_config()  # fail before Spark starts
-    if args.metadata_only:
-        chosen = pipeline.metadata_pipeline(input_col=schemas.PATH_COL,
-                                            residual_check=args.residual_check, **metadata)
-    else:
-        build = pipeline.anonymisation_pipeline if args.redact_all else pipeline.full_pipeline
-        chosen = build(
-            input_col=schemas.PATH_COL,
-            agg_cols=(schemas.PATH_COL, RELPATH_COL),
-            engine=args.ocr_engine,
-            scale=args.scale,
-            frame_reuse=args.frame_reuse,
-            fill=args.fill,
-            force_output=args.force_output,
-            max_frames=args.max_frames,
-            max_decoded_pixels=args.max_decoded_mpixels * 1024 * 1024,
-            residual_check=args.residual_check,
-            **metadata,
-        )
-    spark = local_session(args.master)
-    empty = spark.createDataFrame([], "path string, relative_path string")
-    summary = run_batch(spark, args.input, args.output, chosen.fit(empty),
-                        large_file_bytes=args.large_file_mb * 1024 * 1024,
-                        overwrite=args.overwrite,
-                        output_layout=args.output_layout,
-                        progress=None if args.no_progress else ProgressLine())
+    run = deid_run(args)  # fails on a bad strategy or secret before Spark starts
+    spark = local_session(run.master)
+    summary = run_batch(spark, args.input, args.output, run.fit(spark),
+                        large_file_bytes=run.large_file_bytes,
+                        overwrite=run.overwrite,
+                        output_layout=run.output_layout,
+                        progress=ProgressLine() if run.progress else None)
     processed = summary.total - summary.skipped
     rate = processed / summary.seconds if summary.seconds else 0.0
     print(

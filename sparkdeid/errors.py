@@ -68,3 +68,7 @@ class DocumentNotCleanableError(SparkDeidError, ValueError):
     def __reduce__(self) -> tuple[type, tuple[str, str]]:
         # keep the reason when Spark pickles the error between processes
         return type(self), (str(self), self.reason)
+
+
+class OutputConflictError(SparkDeidError, ValueError):
+    """An output folder holds another run's state that this run would mix with its own."""

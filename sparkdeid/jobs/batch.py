@@ -134,20 +134,10 @@ def run_batch(
     previous = None if overwrite else previous_manifest(output_root)
     carried, inputs = _split_done(sized, previous)
     logger.info("batch: %d input files, %d already done", len(sized), len(carried))
-    local_only = not remote_out and not is_s3(input_dir)
-    settings = large_file_settings(transformer) if large_file_bytes > 0 and local_only else None
-    large = [i for i in inputs if settings is not None and _size(i[0]) >= large_file_bytes]
-    streamed = set(large)
-    small = [i for i in inputs if i not in streamed]
-    jobs: list[Callable[[], pd.DataFrame]] = [
-        partial(_deidentify_wave, spark, transformer, wave, output_root, output_col, error_col,
-                output_layout)
-        for wave in _waves(small, wave_files or _wave_size(spark))
-    ]
-    if large and settings is not None:
-        logger.info("batch: %d file(s) over %d bytes go frame by frame", len(large),
-                    large_file_bytes)
-        jobs.append(partial(_stream_large, spark, large, output_root, settings, output_layout))
+    jobs = deidentify_jobs(
+        spark, transformer, inputs, output_root, output_col=output_col, error_col=error_col,
+        layout=output_layout, large_file_bytes=large_file_bytes, wave_files=wave_files,
+    )
     tally = _Tally(len(sized), len(carried), started, progress)
     parts = [carried]
     checkpointed = time.monotonic()
@@ -160,12 +150,50 @@ def run_batch(
             parts.append(rows)
             tally.add(rows)
             if time.monotonic() - checkpointed > MANIFEST_CHECKPOINT_SECONDS:
-                write_manifest(_concat(parts), output_root)
+                write_manifest(concat_rows(parts), output_root)
                 checkpointed = time.monotonic()
-    manifest = write_manifest(_concat(parts), output_root)
+    manifest = write_manifest(concat_rows(parts), output_root)
     ok = int((manifest["status"] == STATUS_OK).sum())
     return BatchSummary(len(sized), ok, len(manifest) - ok, time.monotonic() - started,
                         manifest, skipped=len(carried))
+
+
+def deidentify_jobs(
+    spark: SparkSession,
+    transformer: Transformer,
+    inputs: list[tuple[str, str]],
+    output_root: str,
+    *,
+    output_col: str = schemas.DICOM_COL,
+    error_col: str = schemas.ERROR_COL,
+    layout: str = "relative",
+    large_file_bytes: int = DEFAULT_LARGE_FILE_BYTES,
+    wave_files: int = 0,
+) -> list[Callable[[], pd.DataFrame]]:
+    """The Spark jobs that de-identify and write ``(path, relative_path)`` inputs.
+
+    Each job returns its files' manifest rows. Files of ``large_file_bytes``
+    or more (0 = never) go, in one job of their own, frame by frame from disk
+    to disk when ``transformer`` is a full pipeline and the files and
+    ``output_root`` are local; the rest go in waves of ``wave_files`` (0 = a
+    size fitted to the cluster). The batch job and every streaming
+    micro-batch route their files through here, so both apply the same rules.
+    """
+    check_layout(layout)
+    local = not is_s3(output_root) and not any(is_s3(path) for path, _ in inputs)
+    settings = large_file_settings(transformer) if large_file_bytes > 0 and local else None
+    large = [i for i in inputs if settings is not None and _size(i[0]) >= large_file_bytes]
+    streamed = set(large)
+    small = [i for i in inputs if i not in streamed]
+    jobs: list[Callable[[], pd.DataFrame]] = [
+        partial(_deidentify_wave, spark, transformer, wave, output_root, output_col, error_col,
+                layout)
+        for wave in _waves(small, wave_files or _wave_size(spark))
+    ]
+    if large and settings is not None:
+        logger.info("%d file(s) over %d bytes go frame by frame", len(large), large_file_bytes)
+        jobs.append(partial(_stream_large, spark, large, output_root, settings, layout))
+    return jobs
 
 
 @dataclass(frozen=True)
@@ -237,7 +265,8 @@ def _stream_large(spark: SparkSession, large: list[tuple[str, str]], output_root
     return frame.mapInPandas(stream, schemas.MANIFEST_SCHEMA).toPandas()
 
 
-def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+def concat_rows(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Manifest rows of several jobs as one frame (the first part when all are empty)."""
     filled = [p for p in parts if len(p)]
     if len(filled) <= 1:
         return filled[0] if filled else parts[0]

@@ -24,16 +24,21 @@ import argparse
 import glob
 import logging
 import os
+import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TextIO
 
 import pandas as pd
 
 from sparkdeid import schemas
-from sparkdeid.jobs.batch import RELPATH_COL, write_outputs
+from sparkdeid.errors import OutputConflictError
+from sparkdeid.jobs.batch import DEFAULT_LARGE_FILE_BYTES, concat_rows, deidentify_jobs
 from sparkdeid.jobs.manifest import MANIFEST_COLUMNS, STATUS_OK
+from sparkdeid.jobs.options import add_deid_arguments, deid_run
+from sparkdeid.jobs.output_names import check_layout
 from sparkdeid.storage import is_s3, local_path, write_bytes_atomic
 
 if TYPE_CHECKING:
@@ -126,34 +131,84 @@ def write_batch_outputs(
     transformer: Transformer,
     output_col: str = schemas.DICOM_COL,
     error_col: str = schemas.ERROR_COL,
+    *,
+    output_layout: str = "relative",
+    large_file_bytes: int = DEFAULT_LARGE_FILE_BYTES,
 ) -> pd.DataFrame:
     """De-identify one micro-batch and write its outputs; return its manifest rows.
 
     Only the paths are taken from the stream (the binaryFile source then
-    never reads ``content``); executors read each file themselves, as in the
-    batch job, and the paths are spread one file per task so a batch of
-    slow files runs in parallel.
+    never reads ``content``). The files then take the batch job's routes
+    (:func:`~sparkdeid.jobs.batch.deidentify_jobs`): executors read each
+    file themselves, one file per task so slow files run in parallel, and
+    files of ``large_file_bytes`` or more go frame by frame from disk to
+    disk. ``output_layout`` names the outputs as in the batch job; ``uids``
+    names depend only on the file and the secret, so a replay rewrites the
+    same names.
     """
-    from pyspark.sql.types import StringType, StructField, StructType
-
     paths = [row[0] for row in batch.select(schemas.PATH_COL).collect()]
     if not paths:
         return pd.DataFrame(columns=MANIFEST_COLUMNS)
-    spark = batch.sparkSession
     inputs = [(path, relative_to(landing, path)) for path in paths]
-    slices = max(1, min(len(inputs), spark.sparkContext.defaultParallelism * 4))
-    frame = spark.createDataFrame(
-        inputs,
-        StructType([StructField(schemas.PATH_COL, StringType(), False),
-                    StructField(RELPATH_COL, StringType(), False)]),
-    ).repartition(slices)
-    output_root = output if is_s3(output) else os.path.abspath(local_path(output))
+    output_root = output.rstrip("/") if is_s3(output) else os.path.abspath(local_path(output))
+    jobs = deidentify_jobs(batch.sparkSession, transformer, inputs, output_root,
+                           output_col=output_col, error_col=error_col, layout=output_layout,
+                           large_file_bytes=large_file_bytes, wave_files=len(inputs))
+    # the in-memory files and the big ones side by side, as in the batch job
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sparkdeid-stream") as pool:
+        parts = list(pool.map(lambda job: job(), jobs))
+    return concat_rows(parts)
 
-    def write(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        return write_outputs(batches, output_root, output_col, error_col)
 
-    deidentified = transformer.transform(frame)
-    return deidentified.mapInPandas(write, schemas.MANIFEST_SCHEMA).toPandas()
+def checkpoint_started(checkpoint: str) -> bool:
+    """Whether Spark has logged a batch in ``checkpoint`` (its offset log is not empty).
+
+    The offset log gets a batch's entry before the batch runs, so an output
+    holding that batch's manifest always has a started checkpoint.
+    """
+    offsets = os.path.join(local_path(checkpoint), "offsets")
+    return os.path.isdir(offsets) and any(not n.startswith(".") for n in os.listdir(offsets))
+
+
+_CHECKPOINT_ENTRIES = {"metadata", "offsets", "commits", "sources", "state"}
+
+
+def prepare_release(output: str, checkpoint: str, overwrite: bool) -> None:
+    """Check (or, with ``overwrite``, clear) the state a new query would continue.
+
+    A new checkpoint numbers its batches from 0 again, so over an output that
+    already holds a stream's ``_manifest/`` it would overwrite some of the old
+    batch files and leave the others: one manifest of two releases. Without
+    ``overwrite`` that is refused. With it the checkpoint and the output's
+    manifest are deleted first, so every landed file is done again and the
+    manifest describes this release only; outputs are rewritten in place.
+    A checkpoint folder holding anything Spark does not write there is left
+    alone (refused), in case it was named by mistake. Local folders only.
+    """
+    if is_s3(output) or is_s3(checkpoint):
+        if overwrite:
+            raise OutputConflictError("--overwrite needs a local output and checkpoint; "
+                                      "clear the S3 prefixes yourself")
+        return
+    manifest_dir = os.path.join(local_path(output), STREAM_MANIFEST_DIR)
+    checkpoint_dir = local_path(checkpoint)
+    if overwrite:
+        if os.path.isdir(checkpoint_dir):
+            unknown = [n for n in os.listdir(checkpoint_dir)
+                       if n not in _CHECKPOINT_ENTRIES and not n.startswith(".")]
+            if unknown:
+                raise OutputConflictError("the checkpoint folder holds files Spark did not "
+                                          "write; not deleting it")
+            shutil.rmtree(checkpoint_dir)
+        if os.path.isdir(manifest_dir):
+            shutil.rmtree(manifest_dir)
+        logger.info("stream: starting a fresh release (checkpoint and manifest cleared)")
+        return
+    if glob.glob(os.path.join(manifest_dir, "batch-*.csv")) and not checkpoint_started(
+            checkpoint):
+        raise OutputConflictError(
+            "the output holds another stream's manifest but the checkpoint is new: reuse "
+            "that stream's --checkpoint to continue it, or pass --overwrite for a fresh release")
 
 
 def write_batch_manifest(rows: pd.DataFrame, output: str, batch_id: int) -> str:
@@ -198,6 +253,9 @@ def run_stream(
     trigger: str = "available-now",
     max_files_per_trigger: int = 100,
     on_batch: Callable[[int, pd.DataFrame], None] | None = None,
+    output_layout: str = "relative",
+    large_file_bytes: int = DEFAULT_LARGE_FILE_BYTES,
+    overwrite: bool = False,
 ) -> StreamingQuery:
     """Start de-identifying files as they land; return the running query.
 
@@ -207,6 +265,11 @@ def run_stream(
     same ``checkpoint`` resumes where the last run stopped, replaying an
     unfinished batch. Run one query per ``output`` folder. ``on_batch`` is
     called on the driver with each committed batch's id and manifest rows.
+
+    ``output_layout`` and ``large_file_bytes`` are as in
+    :func:`~sparkdeid.jobs.batch.run_batch`. ``overwrite`` starts a fresh
+    release (see :func:`prepare_release`); without it a new checkpoint over
+    an output that already holds a stream's manifest is refused.
     """
     if max_files_per_trigger < 1:
         raise ValueError("max_files_per_trigger must be at least 1")
@@ -215,10 +278,14 @@ def run_stream(
         for name, folder in (("output", output), ("checkpoint", checkpoint)):
             if not is_s3(folder) and _inside(folder, landing):
                 raise ValueError(f"the {name} folder must not be inside the landing folder")
+    check_layout(output_layout)
+    prepare_release(output, checkpoint, overwrite)
     remove_stale_temps(output)
 
     def process(batch: DataFrame, batch_id: int) -> None:
-        rows = write_batch_outputs(batch, landing, output, transformer)
+        rows = write_batch_outputs(batch, landing, output, transformer,
+                                   output_layout=output_layout,
+                                   large_file_bytes=large_file_bytes)
         write_batch_manifest(rows, output, batch_id)
         ok = int((rows["status"] == STATUS_OK).sum()) if len(rows) else 0
         logger.info("stream: batch %d: %d files, %d ok", batch_id, len(rows), ok)
@@ -249,21 +316,24 @@ def process_landed(
     *,
     trigger: str = "available-now",
     max_files_per_trigger: int = 100,
+    **options: Any,
 ) -> pd.DataFrame:
     """Process everything landed so far, block until done; return the combined manifest.
 
-    Raises ``pyspark.errors.StreamingQueryException`` if a batch failed.
+    ``options`` are :func:`run_stream`'s (``output_layout``, ``large_file_bytes``,
+    ``overwrite``). Raises ``pyspark.errors.StreamingQueryException`` if a
+    batch failed.
     """
     if trigger not in ("available-now", "once"):
         raise ValueError("process_landed needs trigger 'available-now' or 'once'")
     query = run_stream(spark, landing, output, checkpoint, transformer, trigger=trigger,
-                       max_files_per_trigger=max_files_per_trigger)
+                       max_files_per_trigger=max_files_per_trigger, **options)
     query.awaitTermination()
     return read_stream_manifest(output)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``sparkdeid stream``."""
+    """Options of ``sparkdeid stream``: its source, then the options it shares with ``deid``."""
     parser.add_argument("--landing", required=True, help="folder watched recursively")
     parser.add_argument("--output", required=True,
                         help="folder for outputs, _quarantine/ and _manifest/batch-*.csv")
@@ -274,17 +344,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(one batch), or interval:<seconds> (run until stopped)")
     parser.add_argument("--max-files-per-trigger", type=int, default=100,
                         help="files per micro-batch (default 100; ignored by 'once')")
-    parser.add_argument("--strategy", default="tcia",
-                        help="'basic', 'tcia', a profile with options, or a CSV path")
-    parser.add_argument("--secret-file", default="",
-                        help="pseudonym secret (else $SPARKDEID_SECRET)")
-    parser.add_argument("--metadata-only", action="store_true",
-                        help="de-identify metadata only; Pixel Data is left byte-identical")
-    parser.add_argument("--ocr-engine", default="rapidocr",
-                        help="OCR back-end of the full pipeline: rapidocr, tesseract, paddleocr")
-    parser.add_argument("--no-progress", action="store_true",
-                        help="no line on stderr after each micro-batch")
-    parser.add_argument("--master", default=None, help="Spark master URL (default: local[*])")
+    add_deid_arguments(parser, "stream")
 
 
 class BatchLines:
@@ -315,27 +375,16 @@ def main(args: argparse.Namespace) -> int:
     """
     from pyspark.errors import StreamingQueryException
 
-    from sparkdeid import pipeline
     from sparkdeid.session import local_session
 
     trigger_kwargs(args.trigger)  # fail before Spark starts
-    metadata = {"strategy": args.strategy, "secret_file": args.secret_file}
-    pipeline.metadata_deidentifier(**metadata).engine_config()
-    if args.metadata_only:
-        chosen = pipeline.metadata_pipeline(input_col=schemas.PATH_COL, **metadata)
-    else:
-        chosen = pipeline.full_pipeline(
-            input_col=schemas.PATH_COL,
-            agg_cols=(schemas.PATH_COL, RELPATH_COL),
-            engine=args.ocr_engine,
-            **metadata,
-        )
-    spark = local_session(args.master)
-    empty = spark.createDataFrame([], "path string, relative_path string")
-    model = chosen.fit(empty)
-    query = run_stream(spark, args.landing, args.output, args.checkpoint, model,
+    run = deid_run(args)
+    spark = local_session(run.master)
+    query = run_stream(spark, args.landing, args.output, args.checkpoint, run.fit(spark),
                        trigger=args.trigger, max_files_per_trigger=args.max_files_per_trigger,
-                       on_batch=None if args.no_progress else BatchLines())
+                       on_batch=BatchLines() if run.progress else None,
+                       output_layout=run.output_layout,
+                       large_file_bytes=run.large_file_bytes, overwrite=run.overwrite)
     try:
         query.awaitTermination()
     except StreamingQueryException as exc:

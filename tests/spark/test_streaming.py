@@ -168,3 +168,49 @@ def test_sigkill_mid_batch_then_resume_is_exactly_once(tmp_path, secret_file) ->
         source = pydicom.dcmread(landed[relative])
         assert result.PixelData == source.PixelData
         assert result.SOPInstanceUID != source.SOPInstanceUID
+
+
+@pytest.mark.spark
+def test_stream_cli_takes_deid_options_and_refuses_mixing_releases(spark, tmp_path,
+                                                                    secret_file) -> None:
+    """``stream`` with deid's options: uids names, the frame-by-frame route, --overwrite."""
+    from pydicom.data import get_testdata_file
+
+    from sparkdeid import cli
+    from tests.cine_factory import build_cine
+
+    landing, output = tmp_path / "landing", tmp_path / "out"
+    cine = build_cine(landing / "QUORNBY_loop.dcm", frames=12, late_label_at=5)
+    shutil.copy(str(get_testdata_file("CT_small.dcm")), landing / "QUORNBY_ct.dcm")
+    (landing / BAD_NAME).write_text("not a DICOM file\n", encoding="utf-8")
+
+    def stream(checkpoint: str, *extra: str) -> int:
+        return cli.main(["stream", "--landing", str(landing), "--output", str(output),
+                         "--checkpoint", str(tmp_path / checkpoint), "--secret-file",
+                         secret_file, "--output-layout", "uids", "--large-file-mb", "1",
+                         "--no-progress", *extra])
+
+    assert stream("ck1") == 0
+    manifest = read_stream_manifest(str(output))
+    assert sorted(manifest["status"]) == ["error", "ok", "ok"]
+    written = sorted(_visible_outputs(str(output)))
+    assert len(written) == 2 and not any("QUORNBY" in name for name in written)
+    loop = next(pydicom.dcmread(output / name) for name in written
+                if pydicom.dcmread(output / name, stop_before_pixels=True).get(
+                    "NumberOfFrames", 1) == 12)
+    assert written[0].count(os.sep) == 2  # <study>/<series>/<instance>.dcm
+    original = pydicom.dcmread(cine.path).pixel_array
+    for text in cine.phi:  # masked on its frames by the frame-by-frame route
+        x0, y0, x1, y1 = text.box
+        for f in range(text.frames[0], text.frames[1] + 1):
+            ink = original[f, y0:y1, x0:x1] >= 128
+            assert (loop.pixel_array[f, y0:y1, x0:x1][ink] <= 16).mean() >= 0.99, text.text
+
+    # a new checkpoint over this output would mix two releases in one manifest
+    assert stream("ck2") == 2
+    assert len(read_stream_manifest(str(output))) == 3
+    # --overwrite: a fresh release, every landed file done again, one manifest
+    assert stream("ck1", "--overwrite") == 0
+    again = read_stream_manifest(str(output))
+    assert len(again) == 3 and set(again["batch_id"]) == {0}
+    assert sorted(_visible_outputs(str(output))) == written
