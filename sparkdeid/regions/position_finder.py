@@ -23,6 +23,9 @@ from sparkdeid.params import HasErrorCol
 from sparkdeid.regions.boxes import Box, merge_overlapping
 from sparkdeid.rows import RowSettings, output_schema
 
+# Share of a word's height added on every side when it exceeds ``padding``.
+GLYPH_PADDING = 0.2
+
 
 def find_regions(
     ocr: Any, entities: Sequence[Any], *, padding: float = 2.0, merge_gap: float = 2.0
@@ -40,7 +43,9 @@ def find_regions(
                 box = Box(
                     float(word["x0"]), float(word["y0"]), float(word["x1"]), float(word["y1"])
                 )
-                labelled.append((box.padded(padding), str(entity["label"])))
+                # anti-aliased edges and the detector's tight ends grow with the glyphs
+                pad = max(padding, GLYPH_PADDING * box.height)
+                labelled.append((box.padded(pad), str(entity["label"])))
     regions = []
     for merged in merge_overlapping((b for b, _ in labelled), gap=merge_gap):
         clipped = merged.clipped(width, height)
@@ -64,7 +69,7 @@ class _PositionFinderParams(HasInputCols, HasOutputCol, HasErrorCol):
         Params._dummy(),
         "padding",
         "pixels (original resolution) added on every side of a word box before masking, "
-        "so anti-aliased glyph edges are covered",
+        "so anti-aliased glyph edges are covered; at least a fifth of the word's height",
         typeConverter=TypeConverters.toFloat,
     )
     mergeGap: Param[float] = Param(
