@@ -146,7 +146,9 @@ def is_image_sop_class(uid: str) -> bool:
     objects (SR, presentation states, documents) are not named so.
     """
     entry = UID_dictionary.get(str(uid).strip(" \x00"))
-    return bool(entry) and entry[1] == "SOP Class" and "Image Storage" in entry[0]
+    if entry is None:
+        return False
+    return entry[1] == "SOP Class" and "Image Storage" in entry[0]
 
 
 def _check_image_has_pixels(ds: Dataset) -> None:
