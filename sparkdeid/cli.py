@@ -69,6 +69,7 @@ def _deid(args: argparse.Namespace) -> int:
                         large_file_bytes=run.large_file_bytes,
                         overwrite=run.overwrite,
                         output_layout=run.output_layout,
+                        crosswalk=run.crosswalk,
                         progress=ProgressLine() if run.progress else None)
     processed = summary.total - summary.skipped
     rate = processed / summary.seconds if summary.seconds else 0.0

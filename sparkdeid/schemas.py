@@ -138,6 +138,8 @@ MANIFEST_SCHEMA = StructType(
         StructField("output_bytes", LongType(), True),
         StructField("input_id", StringType(), False),
         StructField("document_action", StringType(), True),
+        # the file's crosswalk rows (JSON) when one was asked for; never written to the manifest
+        StructField("crosswalk", StringType(), True),
     ]
 )
 

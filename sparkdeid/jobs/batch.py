@@ -33,6 +33,8 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from sparkdeid import schemas
 from sparkdeid.documents.document_cleaner import DOCUMENT_ACTION_COL
+from sparkdeid.jobs import crosswalk as xwalk
+from sparkdeid.jobs.crosswalk import CROSSWALK_COL, file_rows_json
 from sparkdeid.jobs.large_files import (
     LargeFileSettings,
     deidentify_large_path,
@@ -50,6 +52,7 @@ from sparkdeid.jobs.manifest import (
     write_manifest,
 )
 from sparkdeid.jobs.output_names import check_layout, output_name
+from sparkdeid.metadata.engine import EngineConfig
 from sparkdeid.rows import file_id, safe_message
 from sparkdeid.storage import copy, is_s3, join, local_path, size, write_bytes_atomic
 
@@ -96,6 +99,7 @@ def run_batch(
     progress: Callable[[BatchProgress], None] | None = None,
     wave_files: int = 0,
     output_layout: str = "relative",
+    crosswalk: str | None = None,
 ) -> BatchSummary:
     """De-identify every file under ``input_dir`` into ``output_dir``.
 
@@ -123,8 +127,18 @@ def run_batch(
     path) or ``uids`` (named by its de-identified UIDs, so no input folder or
     file name, which may hold PHI, is released); see
     :mod:`sparkdeid.jobs.output_names`.
+
+    ``crosswalk`` (a local file path outside ``output_dir``; off by default)
+    receives original -> replacement for every UID, Patient ID and Accession
+    Number the run replaced (:mod:`sparkdeid.jobs.crosswalk`): PHI, to be kept
+    like the secret. It is updated before each manifest checkpoint, so every
+    file the manifest lists as ok has its rows; rows of files done by an
+    earlier run stay in it unless ``overwrite``.
     """
     check_layout(output_layout)
+    crosswalk_path = xwalk.check_location(crosswalk, output_dir, input_dir) if crosswalk else None
+    if crosswalk_path is not None and overwrite and os.path.exists(crosswalk_path):
+        os.remove(crosswalk_path)
     started = time.monotonic()
     remote_out = is_s3(output_dir)
     output_root = output_dir.rstrip("/") if remote_out else os.path.abspath(output_dir)
@@ -137,7 +151,9 @@ def run_batch(
     jobs = deidentify_jobs(
         spark, transformer, inputs, output_root, output_col=output_col, error_col=error_col,
         layout=output_layout, large_file_bytes=large_file_bytes, wave_files=wave_files,
+        crosswalk=crosswalk_path is not None,
     )
+    pending: list[list[str]] = []
     tally = _Tally(len(sized), len(carried), started, progress)
     parts = [carried]
     checkpointed = time.monotonic()
@@ -146,16 +162,25 @@ def run_batch(
     # manifest is rewritten now and then so a killed run resumes from it.
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sparkdeid-wave") as pool:
         for done in as_completed([pool.submit(job) for job in jobs]):
-            rows = done.result()
+            rows, pairs = xwalk.take_rows(done.result())
+            pending.extend(pairs)
             parts.append(rows)
             tally.add(rows)
             if time.monotonic() - checkpointed > MANIFEST_CHECKPOINT_SECONDS:
+                _merge_crosswalk(crosswalk_path, pending)
                 write_manifest(concat_rows(parts), output_root)
                 checkpointed = time.monotonic()
+    _merge_crosswalk(crosswalk_path, pending)
     manifest = write_manifest(concat_rows(parts), output_root)
     ok = int((manifest["status"] == STATUS_OK).sum())
     return BatchSummary(len(sized), ok, len(manifest) - ok, time.monotonic() - started,
                         manifest, skipped=len(carried))
+
+
+def _merge_crosswalk(path: str | None, pending: list[list[str]]) -> None:
+    if path is not None:
+        xwalk.merge(path, pending)
+        pending.clear()
 
 
 def deidentify_jobs(
@@ -169,6 +194,7 @@ def deidentify_jobs(
     layout: str = "relative",
     large_file_bytes: int = DEFAULT_LARGE_FILE_BYTES,
     wave_files: int = 0,
+    crosswalk: bool = False,
 ) -> list[Callable[[], pd.DataFrame]]:
     """The Spark jobs that de-identify and write ``(path, relative_path)`` inputs.
 
@@ -178,7 +204,10 @@ def deidentify_jobs(
     ``output_root`` are local; the rest go in waves of ``wave_files`` (0 = a
     size fitted to the cluster). The batch job and every streaming
     micro-batch route their files through here, so both apply the same rules.
+    With ``crosswalk`` each ok row carries its file's crosswalk rows in
+    :data:`~sparkdeid.jobs.crosswalk.CROSSWALK_COL`.
     """
+    config = xwalk.engine_config_of(transformer) if crosswalk else None
     check_layout(layout)
     local = not is_s3(output_root) and not any(is_s3(path) for path, _ in inputs)
     settings = large_file_settings(transformer) if large_file_bytes > 0 and local else None
@@ -187,12 +216,13 @@ def deidentify_jobs(
     small = [i for i in inputs if i not in streamed]
     jobs: list[Callable[[], pd.DataFrame]] = [
         partial(_deidentify_wave, spark, transformer, wave, output_root, output_col, error_col,
-                layout)
+                layout, config)
         for wave in _waves(small, wave_files or _wave_size(spark))
     ]
     if large and settings is not None:
         logger.info("%d file(s) over %d bytes go frame by frame", len(large), large_file_bytes)
-        jobs.append(partial(_stream_large, spark, large, output_root, settings, layout))
+        jobs.append(partial(_stream_large, spark, large, output_root, settings, layout,
+                            crosswalk))
     return jobs
 
 
@@ -244,22 +274,24 @@ def _waves(inputs: list[tuple[str, str]], size: int) -> list[list[tuple[str, str
 
 def _deidentify_wave(spark: SparkSession, transformer: Transformer,
                      wave: list[tuple[str, str]], output_root: str, output_col: str,
-                     error_col: str, layout: str) -> pd.DataFrame:
+                     error_col: str, layout: str,
+                     crosswalk: EngineConfig | None = None) -> pd.DataFrame:
     """One Spark job: de-identify and write these files; their manifest rows."""
     deidentified = transformer.transform(_paths_frame(spark, wave))
 
     def write(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        return write_outputs(batches, output_root, output_col, error_col, layout)
+        return write_outputs(batches, output_root, output_col, error_col, layout, crosswalk)
 
     return deidentified.mapInPandas(write, schemas.MANIFEST_SCHEMA).toPandas()
 
 
 def _stream_large(spark: SparkSession, large: list[tuple[str, str]], output_root: str,
-                  settings: LargeFileSettings, layout: str) -> pd.DataFrame:
+                  settings: LargeFileSettings, layout: str,
+                  crosswalk: bool = False) -> pd.DataFrame:
     """One Spark job, a task per big file, each streamed from disk to disk."""
 
     def stream(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        return write_large_outputs(batches, output_root, settings, layout)
+        return write_large_outputs(batches, output_root, settings, layout, crosswalk)
 
     frame = _paths_frame(spark, large, slices=len(large))
     return frame.mapInPandas(stream, schemas.MANIFEST_SCHEMA).toPandas()
@@ -311,7 +343,7 @@ def _paths_frame(spark: SparkSession, inputs: list[tuple[str, str]], slices: int
 
 def write_large_outputs(
     batches: Iterator[pd.DataFrame], output_root: str, settings: LargeFileSettings,
-    layout: str = "relative",
+    layout: str = "relative", crosswalk: bool = False,
 ) -> Iterator[pd.DataFrame]:
     """Executor side, big files: stream each one to its output (or quarantine it).
 
@@ -320,6 +352,7 @@ def write_large_outputs(
     """
     for pdf in batches:
         records: list[tuple[str, str | None, str, str | None, int, int | None]] = []
+        pairs: list[str | None] = []
         for path, relative in zip(pdf[schemas.PATH_COL], pdf[RELPATH_COL], strict=True):
             source = local_path(path)
             size = _size(path)
@@ -335,22 +368,31 @@ def write_large_outputs(
                     os.replace(target, named)
                     target = named
                 records.append((path, target, STATUS_OK, None, size, result.bytes_out))
+                pairs.append(_large_file_rows(source, target, settings) if crosswalk else None)
             except Exception as exc:  # one bad file never stops the job
                 error = safe_message(exc)
                 quarantined = _quarantine(source, os.path.join(output_root, QUARANTINE_DIR,
                                                                relative))
                 logger.warning("file %s quarantined: %s", file_id(path), error)
                 records.append((path, quarantined, STATUS_ERROR, error, size, None))
-        yield _manifest_frame(records, [None] * len(records))
+                pairs.append(None)
+        yield _manifest_frame(records, [None] * len(records), pairs)
 
 
-def _manifest_frame(records: list[Any], document_actions: list[Any]) -> pd.DataFrame:
+def _large_file_rows(source: str, target: str, settings: LargeFileSettings) -> str:
+    """A streamed file's crosswalk rows, from the headers of its input and output."""
+    return file_rows_json(source, target, settings.metadata)
+
+
+def _manifest_frame(records: list[Any], document_actions: list[Any],
+                    crosswalk: list[str | None] | None = None) -> pd.DataFrame:
     frame = pd.DataFrame(
         records,
         columns=["input_path", "output_path", "status", "error", "input_bytes", "output_bytes"],
     )
     frame["input_id"] = [file_id(p) for p in frame["input_path"]]
     frame["document_action"] = document_actions
+    frame[CROSSWALK_COL] = crosswalk or [None] * len(records)
     for column in ("input_bytes", "output_bytes"):
         frame[column] = pd.array(frame[column], dtype="Int64")
     return frame
@@ -358,11 +400,16 @@ def _manifest_frame(records: list[Any], document_actions: list[Any]) -> pd.DataF
 
 def write_outputs(
     batches: Iterator[pd.DataFrame], output_root: str, output_col: str, error_col: str,
-    layout: str = "relative",
+    layout: str = "relative", crosswalk: EngineConfig | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """Executor side: write each result (or quarantine its input); yield manifest rows."""
+    """Executor side: write each result (or quarantine its input); yield manifest rows.
+
+    With ``crosswalk`` (the metadata engine's configuration) each ok row also
+    carries the file's crosswalk rows.
+    """
     for pdf in batches:
         records: list[tuple[str, str | None, str, str | None, int | None, int | None]] = []
+        pairs: list[str | None] = []
         for path, relative, data, error in zip(
             pdf[schemas.PATH_COL], pdf[RELPATH_COL], pdf[output_col], pdf[error_col], strict=False
         ):
@@ -371,18 +418,23 @@ def write_outputs(
             if error is None and data is not None:
                 try:
                     target = join(output_root, output_name(layout, relative, bytes(data)))
+                    found = (file_rows_json(source, bytes(data), crosswalk)
+                             if crosswalk is not None else None)
                     write_bytes_atomic(target, bytes(data))
                     records.append((path, target, STATUS_OK, None, input_bytes, len(data)))
+                    pairs.append(found)
                     continue
                 except Exception as exc:  # OSError locally, botocore errors on S3
                     error = f"could not write output ({type(exc).__name__})"
             quarantined = _quarantine(source, join(output_root, join(QUARANTINE_DIR, relative)))
             logger.warning("file %s quarantined: %s", file_id(path), error)
             records.append((path, quarantined, STATUS_ERROR, error, input_bytes, None))
+            pairs.append(None)
         yield _manifest_frame(
             records,
             list(pdf[DOCUMENT_ACTION_COL]) if DOCUMENT_ACTION_COL in pdf.columns
             else [None] * len(records),
+            pairs,
         )
 
 

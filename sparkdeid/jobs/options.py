@@ -91,6 +91,10 @@ def add_deid_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         help="relative: each output at its input's relative path (folder and file names are "
         "released as they are; they may hold PHI); uids: <study>/<series>/<instance>.dcm "
         "by the de-identified UIDs")
+    add("--crosswalk", default=None, metavar="PATH",
+        help="also write original -> replacement for every UID, Patient ID and Accession "
+        "Number replaced, as CSV at PATH (outside the output folder; refused inside it). "
+        "It re-identifies the release: keep it like the secret. Off by default")
     add("--no-progress", action="store_true",
         help="no progress lines on stderr (deid: files done/total, files/s, errors; "
         "stream: one line per micro-batch)")
@@ -111,6 +115,7 @@ class DeidRun:
     overwrite: bool
     progress: bool
     master: str | None
+    crosswalk: str | None = None
 
     def fit(self, spark: SparkSession) -> PipelineModel:
         empty = spark.createDataFrame([], "path string, relative_path string")
@@ -160,4 +165,5 @@ def deid_run(args: argparse.Namespace) -> DeidRun:
         overwrite=args.overwrite,
         progress=not args.no_progress,
         master=args.master,
+        crosswalk=args.crosswalk,
     )

@@ -36,6 +36,9 @@ import pandas as pd
 from sparkdeid import schemas
 from sparkdeid.errors import OutputConflictError
 from sparkdeid.jobs.batch import DEFAULT_LARGE_FILE_BYTES, concat_rows, deidentify_jobs
+from sparkdeid.jobs.crosswalk import check_location as crosswalk_location
+from sparkdeid.jobs.crosswalk import merge as merge_crosswalk
+from sparkdeid.jobs.crosswalk import take_rows
 from sparkdeid.jobs.manifest import MANIFEST_COLUMNS, STATUS_OK
 from sparkdeid.jobs.options import add_deid_arguments, deid_run
 from sparkdeid.jobs.output_names import check_layout
@@ -134,6 +137,7 @@ def write_batch_outputs(
     *,
     output_layout: str = "relative",
     large_file_bytes: int = DEFAULT_LARGE_FILE_BYTES,
+    crosswalk: bool = False,
 ) -> pd.DataFrame:
     """De-identify one micro-batch and write its outputs; return its manifest rows.
 
@@ -153,7 +157,8 @@ def write_batch_outputs(
     output_root = output.rstrip("/") if is_s3(output) else os.path.abspath(local_path(output))
     jobs = deidentify_jobs(batch.sparkSession, transformer, inputs, output_root,
                            output_col=output_col, error_col=error_col, layout=output_layout,
-                           large_file_bytes=large_file_bytes, wave_files=len(inputs))
+                           large_file_bytes=large_file_bytes, wave_files=len(inputs),
+                           crosswalk=crosswalk)
     # the in-memory files and the big ones side by side, as in the batch job
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sparkdeid-stream") as pool:
         parts = list(pool.map(lambda job: job(), jobs))
@@ -173,7 +178,8 @@ def checkpoint_started(checkpoint: str) -> bool:
 _CHECKPOINT_ENTRIES = {"metadata", "offsets", "commits", "sources", "state"}
 
 
-def prepare_release(output: str, checkpoint: str, overwrite: bool) -> None:
+def prepare_release(output: str, checkpoint: str, overwrite: bool,
+                    crosswalk: str | None = None) -> None:
     """Check (or, with ``overwrite``, clear) the state a new query would continue.
 
     A new checkpoint numbers its batches from 0 again, so over an output that
@@ -202,6 +208,8 @@ def prepare_release(output: str, checkpoint: str, overwrite: bool) -> None:
             shutil.rmtree(checkpoint_dir)
         if os.path.isdir(manifest_dir):
             shutil.rmtree(manifest_dir)
+        if crosswalk is not None and os.path.exists(crosswalk):
+            os.remove(crosswalk)
         logger.info("stream: starting a fresh release (checkpoint and manifest cleared)")
         return
     if glob.glob(os.path.join(manifest_dir, "batch-*.csv")) and not checkpoint_started(
@@ -256,6 +264,7 @@ def run_stream(
     output_layout: str = "relative",
     large_file_bytes: int = DEFAULT_LARGE_FILE_BYTES,
     overwrite: bool = False,
+    crosswalk: str | None = None,
 ) -> StreamingQuery:
     """Start de-identifying files as they land; return the running query.
 
@@ -270,6 +279,10 @@ def run_stream(
     :func:`~sparkdeid.jobs.batch.run_batch`. ``overwrite`` starts a fresh
     release (see :func:`prepare_release`); without it a new checkpoint over
     an output that already holds a stream's manifest is refused.
+
+    ``crosswalk`` is as in :func:`~sparkdeid.jobs.batch.run_batch`; a batch's
+    rows are merged into it before its manifest is written, one row per
+    original however often a batch is replayed.
     """
     if max_files_per_trigger < 1:
         raise ValueError("max_files_per_trigger must be at least 1")
@@ -279,13 +292,19 @@ def run_stream(
             if not is_s3(folder) and _inside(folder, landing):
                 raise ValueError(f"the {name} folder must not be inside the landing folder")
     check_layout(output_layout)
-    prepare_release(output, checkpoint, overwrite)
+    crosswalk_path = (crosswalk_location(crosswalk, output, landing, checkpoint)
+                      if crosswalk else None)
+    prepare_release(output, checkpoint, overwrite, crosswalk_path)
     remove_stale_temps(output)
 
     def process(batch: DataFrame, batch_id: int) -> None:
         rows = write_batch_outputs(batch, landing, output, transformer,
                                    output_layout=output_layout,
-                                   large_file_bytes=large_file_bytes)
+                                   large_file_bytes=large_file_bytes,
+                                   crosswalk=crosswalk_path is not None)
+        rows, pairs = take_rows(rows)
+        if crosswalk_path is not None:
+            merge_crosswalk(crosswalk_path, pairs)
         write_batch_manifest(rows, output, batch_id)
         ok = int((rows["status"] == STATUS_OK).sum()) if len(rows) else 0
         logger.info("stream: batch %d: %d files, %d ok", batch_id, len(rows), ok)
@@ -384,7 +403,8 @@ def main(args: argparse.Namespace) -> int:
                        trigger=args.trigger, max_files_per_trigger=args.max_files_per_trigger,
                        on_batch=BatchLines() if run.progress else None,
                        output_layout=run.output_layout,
-                       large_file_bytes=run.large_file_bytes, overwrite=run.overwrite)
+                       large_file_bytes=run.large_file_bytes, overwrite=run.overwrite,
+                       crosswalk=run.crosswalk)
     try:
         query.awaitTermination()
     except StreamingQueryException as exc:
