@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 from collections import defaultdict
 from datetime import datetime
@@ -51,16 +52,24 @@ def bundled_run(spark, tmp_path_factory):
     return source, output, names, code, set(pixel_files)
 
 
-def test_every_bundled_file_is_accounted_for(bundled_run):
+# What a bundled file that is not written may be refused for: a defect of the file itself.
+INPUT_DEFECT = re.compile(r"^(not a DICOM (file|dataset)|truncated DICOM|malformed DICOM)")
+
+
+def test_every_bundled_file_is_accounted_for(bundled_run, capsys):
     source, output, names, code, _ = bundled_run
     manifest = _manifest(output)
     assert code == 0
     assert len(manifest) == len(names)
     assert set(manifest["status"]) <= {"ok", "error"}
-    for _, row in manifest[manifest["status"] == "error"].iterrows():
+    errors = manifest[manifest["status"] == "error"]
+    with capsys.disabled():
+        print(f"\npydicom bundled files: {len(manifest) - len(errors)}/{len(manifest)} written, "
+              f"{len(errors)} error rows")
+    for _, row in errors.iterrows():
         assert row["output_path"].startswith(os.path.join(output, "_quarantine"))
         assert os.path.exists(row["output_path"])
-        assert row["error"]
+        assert INPUT_DEFECT.match(row["error"]), row["error"]  # never our own failure
 
 
 def test_bundled_pixel_files_keep_pixels_and_research_attributes(bundled_run):
