@@ -34,6 +34,9 @@ def list_inputs(input_dir: str, exclude: str | None = None) -> list[tuple[str, s
     Whether a file is DICOM is decided by its content when it is processed, so
     files without a suffix are included and a non-DICOM file becomes an error
     row rather than vanishing. ``exclude`` skips an output folder nested inside.
+    A symbolic link to a file is an input like the file (staging folders of
+    links are common); a broken link is listed too and becomes an error row.
+    Links to folders are not followed (no loops, no walking out of the tree).
     """
     root = os.path.abspath(input_dir)
     skip = os.path.abspath(exclude) if exclude else None
@@ -42,7 +45,7 @@ def list_inputs(input_dir: str, exclude: str | None = None) -> list[tuple[str, s
         dirs[:] = sorted(d for d in dirs if os.path.join(folder, d) != skip)
         for name in sorted(files):
             full = os.path.join(folder, name)
-            if os.path.isfile(full) and not os.path.islink(full):
+            if os.path.isfile(full) or os.path.islink(full):
                 found.append((full, os.path.relpath(full, root)))
     return found
 

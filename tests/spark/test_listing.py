@@ -61,3 +61,27 @@ def test_executor_listing_of_a_bucket_matches_a_driver_listing(spark):
         assert on_executors == on_driver
         assert sorted(r for _, r, _ in on_executors) == sorted(LAYOUT)
         assert list_sized(spark, url, out) == on_executors
+
+
+def test_links_to_files_are_inputs_and_broken_links_are_not_lost(spark, tmp_path):
+    from pydicom.data import get_testdata_file
+
+    from sparkdeid.jobs.batch import run_batch
+    from sparkdeid.pipeline import metadata_pipeline
+
+    archive, staging = tmp_path / "archive", tmp_path / "staging"
+    archive.mkdir()
+    (staging / "sub").mkdir(parents=True)
+    real = archive / "ct.dcm"
+    real.write_bytes(open(get_testdata_file("CT_small.dcm"), "rb").read())
+    (staging / "ct-link.dcm").symlink_to(real)
+    (staging / "gone.dcm").symlink_to(archive / "deleted.dcm")
+    (staging / "sub" / "folder-link").symlink_to(archive, target_is_directory=True)
+    listed = {relative for _, relative in list_inputs(str(staging))}
+    assert listed == {"ct-link.dcm", "gone.dcm"}  # the folder link is not walked
+
+    empty = spark.createDataFrame([], "path string, relative_path string")
+    model = metadata_pipeline(input_col="path", strategy="tcia").fit(empty)
+    summary = run_batch(spark, str(staging), str(tmp_path / "out"), model)
+    assert summary.accounted and summary.ok == 1 and summary.errors == 1
+    assert (tmp_path / "out" / "ct-link.dcm").is_file()
