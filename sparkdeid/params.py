@@ -22,6 +22,24 @@ from sparkdeid.dicom.limits import (
 
 HANDLE_INVALID_CHOICES = ("error", "skip", "keep")
 
+
+def one_of(name: str, choices: tuple[str, ...]) -> Any:
+    """A Param converter that refuses anything but ``choices``.
+
+    Params pass every value through their converter, whether it comes from
+    a setter, a constructor keyword or a saved pipeline being loaded, so a
+    misspelt choice (``handleInvalid="skp"``) fails there instead of acting
+    as some default later.
+    """
+
+    def convert(value: Any) -> str:
+        text = TypeConverters.toString(value)
+        if text not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(choices)}; got {text[:20]!r}")
+        return text
+
+    return convert
+
 __all__ = [
     "HasDetectorPolicy",
     "HasErrorCol",
@@ -89,7 +107,7 @@ class HasErrorCol(Params):
         "handleInvalid",
         "what to do with a file that fails: 'keep' the row with the error in errorCol "
         "(default), 'skip' it, or 'error' to fail the job as Spark's own stages do",
-        typeConverter=TypeConverters.toString,
+        typeConverter=one_of("handleInvalid", HANDLE_INVALID_CHOICES),
     )
 
     def __init__(self, *args: Any) -> None:
@@ -103,8 +121,6 @@ class HasErrorCol(Params):
         return self.getOrDefault(self.errorCol)
 
     def setHandleInvalid(self, value: str) -> Any:
-        if value not in HANDLE_INVALID_CHOICES:
-            raise ValueError(f"handleInvalid must be one of {HANDLE_INVALID_CHOICES}")
         return self._set(handleInvalid=value)
 
     def getHandleInvalid(self) -> str:

@@ -61,6 +61,7 @@ from sparkdeid.params import (
     HasOutputCol,
     HasPathCol,
     HasResourceLimits,
+    one_of,
 )
 from sparkdeid.rows import FileStageError, file_id, safe_message, source_bytes
 
@@ -86,7 +87,7 @@ class _DicomToImageParams(
         "frameSampling",
         f"which frames to render when frameLimit is set: one of {', '.join(FRAME_SAMPLING)}; "
         "files whose frames are not all rendered are never marked as cleaned",
-        typeConverter=TypeConverters.toString,
+        typeConverter=one_of("frameSampling", FRAME_SAMPLING),
     )
     scale: Param[int] = Param(
         Params._dummy(),
@@ -119,7 +120,7 @@ class _DicomToImageParams(
         "multi-frame files with every frame selected: 'changed' reads a frame only where "
         "it differs from the last frame read and new text strokes appear; 'strict' reads "
         "every changed area whatever it holds; 'off' reads every frame whole",
-        typeConverter=TypeConverters.toString,
+        typeConverter=one_of("frameReuse", FRAME_REUSE),
     )
     renderOverlays: Param[bool] = Param(
         Params._dummy(),
@@ -224,8 +225,6 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
         return self.getOrDefault(self.frameLimit)
 
     def setFrameSampling(self, value: str) -> DicomToImage:
-        if value not in FRAME_SAMPLING:
-            raise ValueError(f"frameSampling must be one of {FRAME_SAMPLING}")
         return self._set(frameSampling=value)
 
     def getFrameSampling(self) -> str:
@@ -262,8 +261,6 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
         return self.getOrDefault(self.numFramesCol)
 
     def setFrameReuse(self, value: str) -> DicomToImage:
-        if value not in FRAME_REUSE:
-            raise ValueError(f"frameReuse must be one of {FRAME_REUSE}")
         return self._set(frameReuse=value)
 
     def getFrameReuse(self) -> str:
@@ -285,8 +282,6 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
         limit, sampling, width = self.getFrameLimit(), self.getFrameSampling(), self.getScale()
         flush_bytes = _FLUSH_BYTES if self.getMemoryOptimized() else None
         reuse = self.getFrameReuse()
-        if reuse not in FRAME_REUSE:
-            raise ValueError(f"frameReuse must be one of {FRAME_REUSE}")
         areas_col, reuse_col = schemas.OCR_AREAS_COL, schemas.REUSE_FRAMES_COL
         plane_col, overlays = schemas.PLANE_COL, self.getRenderOverlays()
         limits = self.file_limits()

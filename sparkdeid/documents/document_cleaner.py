@@ -47,6 +47,7 @@ from sparkdeid.params import (
     HasOcrEngine,
     HasOutputCol,
     HasPathCol,
+    one_of,
 )
 from sparkdeid.rows import RowSettings, output_schema, run_per_file
 
@@ -65,7 +66,7 @@ class _DicomDocumentCleanerParams(
         "what to do with a document that cannot be cleaned (encrypted or unreadable PDF, "
         "malformed XML, STL/OBJ models, unknown types): 'remove' empties it and says so in "
         "documentActionCol (default), 'error' fails the file",
-        typeConverter=TypeConverters.toString,
+        typeConverter=one_of("onUncleanable", ON_UNCLEANABLE_CHOICES),
     )
     pageLimit: Param[int] = Param(
         Params._dummy(),
@@ -168,8 +169,6 @@ class DicomDocumentCleaner(
         return self._set(outputCol=value)
 
     def setOnUncleanable(self, value: str) -> DicomDocumentCleaner:
-        if value not in ON_UNCLEANABLE_CHOICES:
-            raise ValueError(f"onUncleanable must be one of {ON_UNCLEANABLE_CHOICES}")
         return self._set(onUncleanable=value)
 
     def getOnUncleanable(self) -> str:
@@ -204,8 +203,6 @@ class DicomDocumentCleaner(
         config = self.detector_config()
         pdf_options = PdfOptions(dpi=self.getDpi(), page_limit=self.getPageLimit())
         on_uncleanable = self.getOnUncleanable()
-        if on_uncleanable not in ON_UNCLEANABLE_CHOICES:
-            raise ValueError(f"onUncleanable must be one of {ON_UNCLEANABLE_CHOICES}")
         engine_name, options = self.getEngine(), self.engine_options()
         detector_for(config)  # fail on the driver if a back-end is missing
         get_engine(engine_name, options)

@@ -23,11 +23,12 @@ from pyspark.sql.types import IntegerType, StructField, StructType
 from sparkdeid import schemas
 from sparkdeid.dicom.overlays import clean_overlays
 from sparkdeid.dicom.pixel_writer import mask_pixels
-from sparkdeid.params import HasErrorCol, HasKeepInput, HasPathCol
+from sparkdeid.params import HasErrorCol, HasKeepInput, HasPathCol, one_of
 from sparkdeid.regions.boxes import Box
 from sparkdeid.rows import FileStageError, file_id, safe_message, source_bytes
 
 FILL_CHOICES = ("black", "background")
+OVERLAY_MODES = ("clean", "remove")
 REGIONS_MASKED_COL = "regions_masked"
 
 
@@ -51,7 +52,7 @@ class _DicomDrawRegionsParams(HasInputCols, HasOutputCol, HasPathCol, HasKeepInp
         "fill",
         "how masked pixels are filled: 'black' (the value that displays as black) or "
         "'background' (a robust estimate from the pixels around each region)",
-        typeConverter=TypeConverters.toString,
+        typeConverter=one_of("fill", FILL_CHOICES),
     )
     forceOutput: Param[bool] = Param(
         Params._dummy(),
@@ -72,7 +73,7 @@ class _DicomDrawRegionsParams(HasInputCols, HasOutputCol, HasPathCol, HasKeepInp
         "overlays",
         "overlay planes (60xx): 'clean' clears the bits inside regions found on overlay "
         "rows (overlays embedded in Pixel Data are removed); 'remove' deletes every overlay",
-        typeConverter=TypeConverters.toString,
+        typeConverter=one_of("overlays", OVERLAY_MODES),
     )
 
     def __init__(self, *args: Any) -> None:
@@ -91,7 +92,6 @@ class _DicomDrawRegionsParams(HasInputCols, HasOutputCol, HasPathCol, HasKeepInp
         )
 
 
-OVERLAY_MODES = ("clean", "remove")
 
 
 class DicomDrawRegions(
@@ -167,8 +167,6 @@ class DicomDrawRegions(
         return self.getOrDefault(self.numFramesCol)
 
     def setFill(self, value: str) -> DicomDrawRegions:
-        if value not in FILL_CHOICES:
-            raise ValueError(f"fill must be one of {FILL_CHOICES}")
         return self._set(fill=value)
 
     def getFill(self) -> str:
@@ -187,8 +185,6 @@ class DicomDrawRegions(
         return self.getOrDefault(self.markClean)
 
     def setOverlays(self, value: str) -> DicomDrawRegions:
-        if value not in OVERLAY_MODES:
-            raise ValueError(f"overlays must be one of {OVERLAY_MODES}")
         return self._set(overlays=value)
 
     def getOverlays(self) -> str:
@@ -202,8 +198,6 @@ class DicomDrawRegions(
         )
         fill, force, mark = self.getFill(), self.getForceOutput(), self.getMarkClean()
         overlays = self.getOverlays()
-        if overlays not in OVERLAY_MODES:
-            raise ValueError(f"overlays must be one of {OVERLAY_MODES}")
         handle_invalid, keep_input = self.getHandleInvalid(), self.getKeepInput()
         if path_col not in agg_cols and path_col != input_col:
             path_col = ""

@@ -74,6 +74,7 @@ from sparkdeid.params import (
     HasOcrEngine,
     HasPathCol,
     HasStrategy,
+    one_of,
 )
 from sparkdeid.rows import RowSettings, output_schema, run_per_file, source_bytes
 from sparkdeid.verify.phi_values import (
@@ -494,7 +495,7 @@ class _ResidualPhiGateParams(
         "element of the output), 'pixels' (also OCR of the output's first, middle and last "
         "frames, matched against the original's own header values; roughly doubles OCR "
         "cost) or 'off' (outputs pass unchecked)",
-        typeConverter=TypeConverters.toString,
+        typeConverter=one_of("mode", GATE_MODES),
     )
     removePrivateTags: Param[bool] = Param(
         Params._dummy(),
@@ -592,7 +593,7 @@ class ResidualPhiGate(
         return self.getOrDefault(self.originalCol)
 
     def setMode(self, value: str) -> ResidualPhiGate:
-        return self._set(mode=gate_mode(value).value)
+        return self._set(mode=value)
 
     def getMode(self) -> str:
         return self.getOrDefault(self.mode)
