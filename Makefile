@@ -27,6 +27,7 @@ demo: setup
 lint: setup
 	$(VENV)/bin/ruff check sparkdeid tests benchmarks strategies
 	$(VENV)/bin/mypy sparkdeid
+	$(VENV)/bin/lint-imports --no-cache
 
 # The verify report is checked in headless Chromium from Debian's packages.
 browser:

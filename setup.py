@@ -53,6 +53,7 @@ EXTRAS = {
         "ipykernel>=6.29",
         "ruff>=0.5",
         "mypy>=1.10",
+        "import-linter>=2.1",  # make lint: the layer contracts in .importlinter
     ],
 }
 
