@@ -185,7 +185,7 @@ def streamed_child(src: str, dst: str, engine: str) -> dict[str, Any]:
         if index == 1:  # frame 0 is written: OCR ran, every buffer has been used once
             after_first.append(_peak_rss())
         boxes = finder(index, rendered)
-        counted.previous_extra = finder.previous_extra  # type: ignore[attr-defined]
+        counted.previous_boxes = finder.previous_boxes  # type: ignore[attr-defined]
         if index == 0:
             found.append(len(boxes))
         return boxes

@@ -53,7 +53,7 @@ from sparkdeid.dicom.limits import (
 )
 from sparkdeid.dicom.overlays import overlay_bits, overlay_planes, render_overlay
 from sparkdeid.ner.header import header_terms_of
-from sparkdeid.ocr.frame_reuse import FramePlan, FrameReuseTracker
+from sparkdeid.ocr.frame_reuse import FramePlan, FrameReuseTracker, amend_plan
 from sparkdeid.params import (
     HasErrorCol,
     HasInputCol,
@@ -423,17 +423,10 @@ def planned_frames(
         rendered = render_decoded(ds, info, decoded, index, width, stretch)
         plan = tracker.plan(index, rendered.image, last=index == num_frames - 1)
         if pending is not None:
-            yield _amended(pending[0], tracker.amend_previous), pending[1]
+            yield amend_plan(pending[0], tracker.amend_previous), pending[1]
         pending = (plan, rendered)
     if pending is not None:
         yield pending
-
-
-def _amended(plan: FramePlan, extra: tuple[Any, ...]) -> FramePlan:
-    """``plan`` also reading ``extra`` areas (a whole-frame read already covers them)."""
-    if not extra or (plan.read and plan.areas is None):
-        return plan
-    return FramePlan(plan.index, True, (*(plan.areas or ()), *extra), plan.reuse)
 
 
 def image_struct(rendered: RenderedFrame, origin: str = "") -> dict[str, Any]:

@@ -65,10 +65,10 @@ from sparkdeid.regions.boxes import Box
 logger = logging.getLogger(__name__)
 
 RegionFinder = Callable[[int, RenderedFrame], Sequence[Box]]
-"""Boxes to mask on a frame. A finder may also set ``previous_extra`` after a
-call: boxes the *previous* frame must mask as well (text over moving anatomy
-is confirmed one frame after it appears), which is why frames are written
-one frame behind the finder."""
+"""Boxes to mask on a frame. A finder may also set ``previous_boxes`` after a
+call: the *previous* frame's complete boxes, replacing those returned for it
+(text over moving anatomy is confirmed one frame after it appears), which is
+why frames are written one frame behind the finder."""
 HeaderTransform = Callable[[Dataset], None]
 
 _EXTENDED_OFFSETS = 0x7FE00001
@@ -160,8 +160,9 @@ def deidentify_large_file(
                     rendered = frame.rendered(render_width, stretch)
                     boxes = list(find_regions(frame.index, rendered))
                     if pending is not None:
-                        extra = list(getattr(find_regions, "previous_extra", ()) or ())
-                        masked += writer.add(pending[0], masker, pending[1] + extra)
+                        replaced = getattr(find_regions, "previous_boxes", None)
+                        masked += writer.add(pending[0], masker,
+                                             pending[1] if replaced is None else list(replaced))
                     pending = (frame, boxes)
                 if pending is not None:
                     masked += writer.add(pending[0], masker, pending[1])

@@ -37,7 +37,7 @@ from sparkdeid.metadata.metadata_deidentifier import DicomMetadataDeidentifier
 from sparkdeid.ner.detect import DetectorConfig, PhiDetector
 from sparkdeid.ner.header import header_terms_of
 from sparkdeid.ner.ner_deid import NerDeid, detector_for, frame_text
-from sparkdeid.ocr.frame_reuse import FrameReuseTracker
+from sparkdeid.ocr.frame_reuse import FramePlan, FrameReuseTracker, amend_plan
 from sparkdeid.ocr.registry import get_engine
 from sparkdeid.ocr.text_detector import TextDetector, ocr_image
 from sparkdeid.regions.boxes import Box
@@ -65,7 +65,9 @@ class LargeFileSettings:
     frame_reuse: str = "changed"
     render_width: int = 0
     padding: float = 2.0
+    merge_gap: float = 2.0
     fill: str = "black"
+    mark_clean: bool = True
     # frames and one frame's pixels only: this route never holds a whole file
     limits: FileLimits = FileLimits(max_bytes=0)
     # the pipeline's residual-PHI gate, metadata check only; None when it has none (or off)
@@ -95,18 +97,24 @@ def large_file_settings(model: Any) -> LargeFileSettings | None:
         frame_reuse=reader.getFrameReuse(),
         render_width=reader.getScale(),
         padding=found[PositionFinder].getPadding(),
+        merge_gap=found[PositionFinder].getMergeGap(),
         fill=found[DicomDrawRegions].getFill(),
+        mark_clean=found[DicomDrawRegions].getMarkClean(),
         limits=dataclasses.replace(reader.file_limits(), max_bytes=0),
         residual=residual,
     )
 
 
 class ReusingRegionFinder:
-    """Frame reuse for the streaming route: reads only what the tracker asks for.
+    """Frame reuse for the streaming route, planned as the in-memory route plans it.
 
     Called once per frame in order; returns the frame's boxes (its own and
-    those of the frames it reuses) and leaves in :attr:`previous_extra` what
-    the previous frame must mask too.
+    those of the frames it reuses). When the tracker asks the previous frame
+    to read more (text over moving anatomy is confirmed one frame later),
+    that frame is read again with its areas and the new ones in one call, as
+    :func:`~sparkdeid.dicom.dicom_to_image.planned_frames` amends its plan,
+    and :attr:`previous_boxes` holds its complete boxes, which replace the
+    ones returned for it before.
     """
 
     def __init__(self, settings: LargeFileSettings, header: tuple[Any, ...],
@@ -114,31 +122,37 @@ class ReusingRegionFinder:
         self.engine = get_engine(settings.engine, dict(settings.engine_options))
         self.detector: PhiDetector = detector_for(settings.detector)
         self.header = header
-        self.padding = settings.padding
+        self.padding, self.merge_gap = settings.padding, settings.merge_gap
         self.num_frames = num_frames
         self.every_frame = settings.frame_reuse == "off"
         self.tracker = FrameReuseTracker(screen=settings.frame_reuse == "changed")
-        self.previous_extra: list[Box] = []
+        self.previous_boxes: list[Box] | None = None
         self._own: dict[int, list[Box]] = {}
-        self._previous: tuple[int, RenderedFrame] | None = None
+        self._previous: tuple[FramePlan, RenderedFrame] | None = None
 
     def __call__(self, index: int, rendered: RenderedFrame) -> Sequence[Box]:
-        self.previous_extra = []
+        self.previous_boxes = None
         if self.every_frame:
             return self._read(rendered, None)
         plan = self.tracker.plan(index, rendered.image, last=index == self.num_frames - 1)
-        if self.tracker.amend_previous and self._previous is not None:
+        if self._previous is not None:
             earlier, image = self._previous
-            self.previous_extra = self._read(image, self.tracker.amend_previous)
-            self._own.setdefault(earlier, []).extend(self.previous_extra)
-        own = self._read(rendered, plan.areas) if plan.read else []
-        if own:
-            self._own[index] = own
-        self._previous = (index, rendered)
+            amended = amend_plan(earlier, self.tracker.amend_previous)
+            if amended is not earlier:
+                self._own[earlier.index] = self._read(image, amended.areas)
+                self.previous_boxes = self._boxes(earlier)
+        if plan.read:
+            self._own[index] = self._read(rendered, plan.areas)
+        self._previous = (plan, rendered)
+        return self._boxes(plan)
+
+    def _boxes(self, plan: FramePlan) -> list[Box]:
+        own = self._own.get(plan.index, [])
         return own + [box for k in plan.reuse for box in self._own.get(k, [])]
 
     def _read(self, rendered: RenderedFrame, areas: Sequence[Box] | None) -> list[Box]:
-        return phi_boxes(self.engine, self.detector, rendered, self.header, areas, self.padding)
+        return phi_boxes(self.engine, self.detector, rendered, self.header, areas, self.padding,
+                         self.merge_gap)
 
 
 def phi_boxes(
@@ -148,6 +162,7 @@ def phi_boxes(
     header: tuple[Any, ...] = (),
     areas: Sequence[Box] | None = None,
     padding: float = 2.0,
+    merge_gap: float = 2.0,
 ) -> list[Box]:
     """PHI boxes of one rendered frame (original pixels), found in-process as the
     TextDetector, NerDeid and PositionFinder stages find them on Spark."""
@@ -155,7 +170,7 @@ def phi_boxes(
     entities = detector.detect_frame(frame_text(ocr), header)
     rows = [{"begin": e.begin, "end": e.end, "label": e.label} for e in entities]
     return [Box(r["x0"], r["y0"], r["x1"], r["y1"])
-            for r in find_regions(ocr, rows, padding=padding, merge_gap=padding)]
+            for r in find_regions(ocr, rows, padding=padding, merge_gap=merge_gap)]
 
 
 def deidentify_large_path(src: str, dst: str, settings: LargeFileSettings) -> LargeFileResult:
@@ -171,7 +186,8 @@ def deidentify_large_path(src: str, dst: str, settings: LargeFileSettings) -> La
 
     def transform(ds: Dataset) -> None:
         engine.deidentify(ds)
-        ds.BurnedInAnnotation = "NO"
+        if settings.mark_clean:  # as DicomDrawRegions does: every frame was read
+            ds.BurnedInAnnotation = "NO"
 
     finder = ReusingRegionFinder(settings, header, frames)
     result = deidentify_large_file(

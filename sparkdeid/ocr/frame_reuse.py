@@ -88,6 +88,18 @@ class FramePlan:
     reuse: tuple[int, ...] = ()
 
 
+def amend_plan(plan: FramePlan, extra: tuple[Box, ...]) -> FramePlan:
+    """``plan`` also reading ``extra`` areas (a whole-frame read already covers them).
+
+    Both routes amend a frame's plan this way when the next frame confirms
+    text there, and read the amended plan in one call, so they find the
+    same boxes. Returns ``plan`` itself when nothing is added.
+    """
+    if not extra or (plan.read and plan.areas is None):
+        return plan
+    return FramePlan(plan.index, True, (*(plan.areas or ()), *extra), plan.reuse)
+
+
 @dataclass(eq=False)
 class _ReadArea:
     """A candidate read on an earlier frame: its box and the stroke pixels it held."""
