@@ -42,6 +42,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pydicom
 
@@ -115,11 +116,12 @@ def text_pixels(region: np.ndarray) -> np.ndarray:
 
 
 def masked(original: np.ndarray, output: np.ndarray) -> np.ndarray:
-    """Pixels that changed, or that lie inside a flat fill that touches a change.
+    """Pixels that changed, or that lie in a flat area of the output joined to a change.
 
-    A black fill over white text with a black outline leaves the outline's
-    value as it was; it is hidden all the same, since nothing of the glyph
-    can be read in a flat area.
+    A black fill over white text with a black outline, or over text on a
+    black band of the image, leaves those black pixels as they were; they
+    are hidden all the same, since nothing of a glyph can be read in an area
+    of one value, however far it extends.
     """
     changed = output != original
     padded = np.pad(output, 1, mode="edge")
@@ -130,7 +132,11 @@ def masked(original: np.ndarray, output: np.ndarray) -> np.ndarray:
     near_change = np.any(
         [touched[dy : dy + rows, dx : dx + cols] for dy in range(3) for dx in range(3)], axis=0
     )
-    return changed | (flat & near_change)
+    count, labels = cv2.connectedComponents(flat.astype(np.uint8), connectivity=8)
+    joined = np.zeros(count, bool)
+    joined[np.unique(labels[flat & near_change])] = True
+    joined[0] = False  # label 0 is the non-flat rest
+    return changed | (flat & joined[labels])
 
 
 def pixels(path: Path) -> np.ndarray:
