@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 from pydicom import dcmread  # noqa: E402
 
 from sparkdeid import schemas  # noqa: E402
+from sparkdeid.boxes import Box  # noqa: E402
 from sparkdeid.dicom.codec import read_dataset  # noqa: E402
 from sparkdeid.dicom.dicom_to_image import planned_frames  # noqa: E402
 from sparkdeid.dicom.frames import pixel_info, render_frame  # noqa: E402
@@ -37,7 +38,6 @@ from sparkdeid.jobs.large_files import phi_boxes  # noqa: E402
 from sparkdeid.ner.detect import DetectorConfig, PhiDetector  # noqa: E402
 from sparkdeid.ner.header import header_terms_of  # noqa: E402
 from sparkdeid.ocr.registry import get_engine  # noqa: E402
-from sparkdeid.regions.boxes import Box  # noqa: E402
 from tests.cine_factory import Cine, build_cine  # noqa: E402
 
 

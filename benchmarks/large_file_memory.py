@@ -47,10 +47,10 @@ from pydicom.uid import (  # noqa: E402
     generate_uid,
 )
 
+from sparkdeid.boxes import Box  # noqa: E402
 from sparkdeid.dicom.frames import RenderedFrame  # noqa: E402
 from sparkdeid.jobs.large_files import LargeFileSettings, ReusingRegionFinder  # noqa: E402
 from sparkdeid.ner.detect import DetectorConfig  # noqa: E402
-from sparkdeid.regions.boxes import Box  # noqa: E402
 
 SIZE = 512
 BITS_STORED = 12

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pydicom.uid import ExplicitVRLittleEndian  # noqa: E402
 
 from sparkdeid import schemas  # noqa: E402
+from sparkdeid.boxes import Box  # noqa: E402
 from sparkdeid.dicom.codec import read_dataset  # noqa: E402
 from sparkdeid.dicom.dicom_to_image import image_struct  # noqa: E402
 from sparkdeid.dicom.frames import pixel_info, render_frame  # noqa: E402
@@ -37,7 +38,6 @@ from sparkdeid.ner.header import header_terms_of  # noqa: E402
 from sparkdeid.ner.ner_deid import frame_text  # noqa: E402
 from sparkdeid.ocr.registry import get_engine  # noqa: E402
 from sparkdeid.ocr.text_detector import ocr_image  # noqa: E402
-from sparkdeid.regions.boxes import Box  # noqa: E402
 from sparkdeid.regions.position_finder import find_regions  # noqa: E402
 from tests.factories import write_corpus  # noqa: E402
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from sparkdeid.regions.boxes import Box
+from sparkdeid.boxes import Box
 
 DEJAVU_DIR = "/usr/share/fonts/truetype/dejavu"
 _DEJAVU = {

@@ -41,7 +41,7 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from sparkdeid.regions.boxes import Box
+from sparkdeid.boxes import Box
 
 __all__ = [
     "CASES",

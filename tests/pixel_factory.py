@@ -64,7 +64,7 @@ from pydicom.uid import (
     XRayAngiographicImageStorage,
 )
 
-from sparkdeid.regions.boxes import Box
+from sparkdeid.boxes import Box
 from tests.factories import (
     SyntheticPatient,
     _new_file_dataset,

@@ -49,6 +49,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset as write_elements
 from pydicom.uid import UID, ImplicitVRLittleEndian
 
+from sparkdeid.boxes import Box
 from sparkdeid.dicom.codec import write_dataset
 from sparkdeid.dicom.frame_source import FrameSource, SourceFrame
 from sparkdeid.dicom.frames import (
@@ -60,7 +61,6 @@ from sparkdeid.dicom.frames import (
 )
 from sparkdeid.dicom.pixel_writer import FILLS, FrameMasker
 from sparkdeid.errors import DicomEncodeError
-from sparkdeid.regions.boxes import Box
 
 logger = logging.getLogger(__name__)
 

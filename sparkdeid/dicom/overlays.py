@@ -20,7 +20,7 @@ Where the bits live decides what can be done with them:
   (:func:`remove_embedded_overlay_bits`): the bit is zeroed in every word of
   native Pixel Data and the group is deleted.
 
-Coordinates: overlay boxes are :class:`~sparkdeid.regions.boxes.Box` in the
+Coordinates: overlay boxes are :class:`~sparkdeid.boxes.Box` in the
 overlay's own pixels (x right, y down, pixel edges); Overlay Origin
 (60xx,0050) places the overlay's top-left pixel on the image, 1-based, and
 may be 0 or negative (overlay starting above or left of the image).
@@ -50,6 +50,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.pixels import pack_bits, unpack_bits
 
+from sparkdeid.boxes import Box
 from sparkdeid.dicom.frames import (
     PIXEL_DATA_TAG,
     PixelInfo,
@@ -57,7 +58,6 @@ from sparkdeid.dicom.frames import (
     transfer_syntax_of,
 )
 from sparkdeid.errors import DicomDecodeError, DicomEncodeError
-from sparkdeid.regions.boxes import Box
 
 logger = logging.getLogger(__name__)
 

@@ -47,6 +47,7 @@ from pydicom.uid import (
     JPEGExtended12Bit,
 )
 
+from sparkdeid.boxes import Box
 from sparkdeid.dicom.codec import read_dataset, write_dataset
 from sparkdeid.dicom.codestream import read_jpeg_header
 from sparkdeid.dicom.encoders import CannotEncode, Encoder, encoder_for
@@ -60,7 +61,6 @@ from sparkdeid.dicom.frames import (
     ybr_full_to_rgb,
 )
 from sparkdeid.errors import BackendUnavailableError, DicomDecodeError, DicomEncodeError
-from sparkdeid.regions.boxes import Box
 
 logger = logging.getLogger(__name__)
 

@@ -76,6 +76,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from PIL import Image
 
+from sparkdeid.boxes import Box
 from sparkdeid.documents.pdf_text import SearchableWord, TextLayerFont, place_words
 from sparkdeid.errors import DocumentNotCleanableError
 from sparkdeid.ner.base import Entity, HeaderTerm
@@ -83,7 +84,6 @@ from sparkdeid.ner.detect import REDACT_ALL, PhiDetector
 from sparkdeid.ner.ner_deid import frame_text
 from sparkdeid.ocr.base import OcrEngine, PlacedWord
 from sparkdeid.ocr.text_detector import ocr_image
-from sparkdeid.regions.boxes import Box
 from sparkdeid.regions.position_finder import find_regions
 
 logger = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from sparkdeid.regions.boxes import Box
+from sparkdeid.boxes import Box
 
 FONT_NAME = "Helvetica"
 

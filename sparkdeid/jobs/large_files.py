@@ -28,6 +28,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 
+from sparkdeid.boxes import Box
 from sparkdeid.dicom.dicom_to_image import DicomToImage, image_struct
 from sparkdeid.dicom.frames import RenderedFrame
 from sparkdeid.dicom.large_file import LargeFileResult, deidentify_large_file
@@ -40,7 +41,6 @@ from sparkdeid.ner.ner_deid import NerDeid, detector_for, frame_text
 from sparkdeid.ocr.frame_reuse import FramePlan, FrameReuseTracker, amend_plan
 from sparkdeid.ocr.registry import get_engine
 from sparkdeid.ocr.text_detector import TextDetector, ocr_image
-from sparkdeid.regions.boxes import Box
 from sparkdeid.regions.draw_regions import DicomDrawRegions
 from sparkdeid.regions.position_finder import PositionFinder, find_regions
 from sparkdeid.verify.residual_gate import (

@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField
 
 from sparkdeid import schemas
+from sparkdeid.boxes import Box
 from sparkdeid.ner.base import Entity, HeaderTerm
 from sparkdeid.ner.detect import DetectorConfig, PhiDetector, merge_entities
 from sparkdeid.ner.models import entities_from_chunks
@@ -37,7 +38,6 @@ from sparkdeid.params import (
     HasKeepInput,
     HasOutputCol,
 )
-from sparkdeid.regions.boxes import Box
 from sparkdeid.rows import FileStageError, RowSettings, output_schema, safe_message
 
 _DETECTORS: dict[DetectorConfig, PhiDetector] = {}

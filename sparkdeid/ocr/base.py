@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from sparkdeid.regions.boxes import Box
+from sparkdeid.boxes import Box
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from sparkdeid.regions.boxes import Box, merge_overlapping
+from sparkdeid.boxes import Box, merge_overlapping
 
 _TILE = 16
 # A tile counts as changed when its mean absolute difference exceeds the

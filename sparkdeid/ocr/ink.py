@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sparkdeid.regions.boxes import Box
+from sparkdeid.boxes import Box
 
 _MIN_CONTRAST = 24.0  # grey levels between ink and background
 _MAX_BORDER_SPREAD = 12.0  # border pixels must be this flat to call it a clean background

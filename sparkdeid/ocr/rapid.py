@@ -62,9 +62,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from sparkdeid.boxes import Box
 from sparkdeid.errors import BackendUnavailableError
 from sparkdeid.ocr.base import OcrLine, OcrWord, shifted
-from sparkdeid.regions.boxes import Box
 
 logger = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from sparkdeid.boxes import Box
 from sparkdeid.errors import BackendUnavailableError
 from sparkdeid.ocr.base import OcrLine, OcrWord
-from sparkdeid.regions.boxes import Box
 
 logger = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql.types import StructField
 
 from sparkdeid import schemas
+from sparkdeid.boxes import Box
 from sparkdeid.ocr.base import layout_text, read_area
 from sparkdeid.ocr.ink import tighten_to_ink
 from sparkdeid.ocr.registry import get_engine
@@ -24,7 +25,6 @@ from sparkdeid.params import (
     HasOcrEngine,
     HasOutputCol,
 )
-from sparkdeid.regions.boxes import Box
 from sparkdeid.rows import FileStageError, RowSettings, output_schema, safe_message
 
 

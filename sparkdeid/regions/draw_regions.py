@@ -21,10 +21,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql.types import IntegerType, StructField, StructType
 
 from sparkdeid import schemas
+from sparkdeid.boxes import Box
 from sparkdeid.dicom.overlays import clean_overlays
 from sparkdeid.dicom.pixel_writer import mask_pixels
 from sparkdeid.params import HasErrorCol, HasKeepInput, HasPathCol, one_of
-from sparkdeid.regions.boxes import Box
 from sparkdeid.rows import FileStageError, file_id, safe_message, source_bytes
 
 FILL_CHOICES = ("black", "background")

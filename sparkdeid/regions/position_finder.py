@@ -19,8 +19,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql.types import StructField
 
 from sparkdeid import schemas
+from sparkdeid.boxes import Box, merge_overlapping
 from sparkdeid.params import HasErrorCol
-from sparkdeid.regions.boxes import Box, merge_overlapping
 from sparkdeid.rows import RowSettings, output_schema
 
 # Share of a word's height added on every side when it exceeds ``padding``.

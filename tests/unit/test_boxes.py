@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from sparkdeid.boxes import Box, merge_overlapping
 from sparkdeid.ocr.base import OcrLine, OcrWord, layout_text
-from sparkdeid.regions.boxes import Box, merge_overlapping
 from sparkdeid.regions.position_finder import find_regions
 
 

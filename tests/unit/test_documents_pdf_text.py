@@ -7,8 +7,8 @@ import io
 import pypdfium2 as pdfium
 import pytest
 
+from sparkdeid.boxes import Box
 from sparkdeid.documents.pdf_text import SearchableWord, TextLayerFont, place_words, winansi_text
-from sparkdeid.regions.boxes import Box
 
 PAGE = (612.0, 792.0)
 IMAGE = (850, 1100)  # pixels of a letter page at 100 dpi

@@ -16,13 +16,13 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate_extended, parse_basic_offsets
 from pydicom.pixels import pixel_array
 
+from sparkdeid.boxes import Box
 from sparkdeid.dicom import frames
 from sparkdeid.dicom.codec import read_dataset
 from sparkdeid.dicom.frames import RenderedFrame
 from sparkdeid.dicom.large_file import LargeFileResult, deidentify_large_file
 from sparkdeid.dicom.pixel_writer import mask_pixels
 from sparkdeid.errors import DicomDecodeError, DicomEncodeError
-from sparkdeid.regions.boxes import Box
 from tests.unit.test_frame_source import bundled, rewrap, rle_frames, synthetic
 
 

@@ -23,10 +23,10 @@ from datetime import date, timedelta
 import pytest
 from faker import Faker
 
+from sparkdeid.boxes import Box
 from sparkdeid.ner.base import Entity, HeaderTerm
 from sparkdeid.ner.detect import DetectorConfig, PhiDetector
 from sparkdeid.ocr.base import OcrLine, OcrWord, layout_text
-from sparkdeid.regions.boxes import Box
 from tests.factories import pseudo_word
 
 SAFE_OVERLAYS = (

@@ -6,10 +6,10 @@ import random
 
 import pytest
 
+from sparkdeid.boxes import Box
 from sparkdeid.ner.base import Entity, HeaderTerm
 from sparkdeid.ner.detect import DetectorConfig, PhiDetector, merge_entities
 from sparkdeid.ocr.base import OcrLine, OcrWord, layout_text
-from sparkdeid.regions.boxes import Box
 from tests.factories import pseudo_word
 
 RNG = random.Random(77)

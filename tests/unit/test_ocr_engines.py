@@ -15,13 +15,13 @@ import shutil
 import numpy as np
 import pytest
 
+from sparkdeid.boxes import Box
 from sparkdeid.errors import BackendUnavailableError
 from sparkdeid.ocr import registry
 from sparkdeid.ocr.base import OcrEngine, OcrLine, OcrWord, layout_text
 from sparkdeid.ocr.paddle import PaddleOcrEngine
 from sparkdeid.ocr.rapid import RapidOcrEngine, RapidOcrOptions, line_along_quad, model_files
 from sparkdeid.ocr.tesseract import TesseractEngine, group_lines
-from sparkdeid.regions.boxes import Box
 from tests.ocr_images import (
     SAMPLE_TEXTS,
     Planted,

@@ -27,6 +27,7 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from sparkdeid.boxes import Box
 from sparkdeid.dicom.codec import read_dataset, write_dataset
 from sparkdeid.dicom.overlays import (
     INK,
@@ -44,7 +45,6 @@ from sparkdeid.dicom.overlays import (
 )
 from sparkdeid.errors import DicomDecodeError, DicomEncodeError
 from sparkdeid.ocr.base import OcrEngine, OcrLine
-from sparkdeid.regions.boxes import Box
 from tests.overlay_factory import (
     BIRTH_DATE,
     NAME,

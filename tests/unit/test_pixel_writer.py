@@ -29,11 +29,11 @@ from pydicom.uid import (
     generate_uid,
 )
 
+from sparkdeid.boxes import Box
 from sparkdeid.dicom import encoders, pixel_writer
 from sparkdeid.dicom.codestream import read_jpeg_header
 from sparkdeid.dicom.pixel_writer import MaskResult, mask_pixels
 from sparkdeid.errors import DicomDecodeError, DicomEncodeError
-from sparkdeid.regions.boxes import Box
 
 ROWS, COLUMNS, FRAMES = 64, 80, 3
 BOX = Box(10.4, 12.0, 41.2, 30.5)  # pixel bounds x 10..42, y 12..31
