@@ -13,9 +13,11 @@ import re
 import struct
 import warnings
 import zlib
+from typing import Any
 
 import pydicom
 from pydicom.datadict import DicomDictionary, dictionary_VR
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
@@ -386,3 +388,16 @@ def _infer_transfer_syntax(ds: Dataset) -> str:
     if little is False:
         return str(ExplicitVRBigEndian)  # implicit big endian does not exist in DICOM
     return str(ImplicitVRLittleEndian if implicit in (True, None) else ExplicitVRLittleEndian)
+
+
+def values_of(elem: DataElement) -> list[Any]:
+    """The element's values as a list; bytes of UN/unknown VRs are decoded as text."""
+    value = elem.value
+    if value is None or value == "" or value == b"":
+        return []
+    if isinstance(value, bytes):
+        value = value.decode("latin-1").rstrip("\x00 ")
+        return value.split("\\") if value else []
+    if isinstance(value, (MultiValue, list, tuple)):
+        return list(value)
+    return [value]

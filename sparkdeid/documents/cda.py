@@ -46,8 +46,8 @@ import xml.etree.ElementTree as ET
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from sparkdeid.dicom.identity import name_parts
 from sparkdeid.errors import DocumentNotCleanableError
-from sparkdeid.metadata.text_cleaner import name_parts
 from sparkdeid.ner.base import HeaderTerm
 from sparkdeid.ner.detect import PhiDetector
 

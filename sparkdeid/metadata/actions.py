@@ -23,6 +23,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
+from sparkdeid.dicom.codec import values_of
 from sparkdeid.metadata.pseudonyms import Pseudonymizer
 
 ANY_VR: frozenset[str] | None = None
@@ -129,19 +130,6 @@ def action_accepts_vr(spec: ActionSpec, vr_text: str) -> bool:
 
 
 # --------------------------------------------------------------------------- values
-
-
-def values_of(elem: DataElement) -> list[Any]:
-    """The element's values as a list; bytes of UN/unknown VRs are decoded as text."""
-    value = elem.value
-    if value is None or value == "" or value == b"":
-        return []
-    if isinstance(value, bytes):
-        value = value.decode("latin-1").rstrip("\x00 ")
-        return value.split("\\") if value else []
-    if isinstance(value, (MultiValue, list, tuple)):
-        return list(value)
-    return [value]
 
 
 def set_values(elem: DataElement, values: list[Any]) -> None:

@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
 
-from sparkdeid.metadata.text_cleaner import RULE_PATTERNS
+from sparkdeid.text_patterns import RULE_PATTERNS
 
 # Units after a number; longest first so "mmHg" is not read as "mm" + "Hg".
 _UNITS = sorted(

@@ -31,13 +31,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sparkdeid.metadata.text_cleaner import GENERIC_PLACE_WORDS, remove_spans
 from sparkdeid.ner.allow_list import UNIT_PATTERN, is_safe_word, normalise_words
 from sparkdeid.ner.base import Entity, HeaderTerm, Recognizer
 from sparkdeid.ner.header import HeaderRecognizer, match_terms
 from sparkdeid.ner.names import NameRecognizer
 from sparkdeid.ner.rules import RulesRecognizer
 from sparkdeid.ocr.base import FrameText, PlacedWord
+from sparkdeid.text_patterns import GENERIC_PLACE_WORDS, remove_spans
 
 logger = logging.getLogger(__name__)
 

@@ -33,8 +33,7 @@ from functools import lru_cache
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 
-from sparkdeid.metadata.text_cleaner import (
-    GENERIC_PLACE_WORDS,
+from sparkdeid.dicom.identity import (
     ID_KEYWORDS,
     PLACE_KEYWORDS,
     date_forms,
@@ -43,6 +42,7 @@ from sparkdeid.metadata.text_cleaner import (
 )
 from sparkdeid.ner.allow_list import is_vocabulary_word
 from sparkdeid.ner.base import Entity, HeaderTerm
+from sparkdeid.text_patterns import GENERIC_PLACE_WORDS
 
 # Beyond the ids and places text_cleaner removes from descriptions: values that
 # can be burned into pixels or typed into comments.

@@ -17,7 +17,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sparkdeid.metadata.text_cleaner import RULE_PATTERNS
 from sparkdeid.ner.allow_list import (
     UNIT_PATTERN,
     is_measurement,
@@ -26,6 +25,7 @@ from sparkdeid.ner.allow_list import (
     normalise_confusions,
 )
 from sparkdeid.ner.base import Entity, HeaderTerm
+from sparkdeid.text_patterns import RULE_PATTERNS
 
 _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"

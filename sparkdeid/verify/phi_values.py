@@ -28,8 +28,8 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
 
 from sparkdeid.dicom.codec import element_vr
+from sparkdeid.dicom.identity import name_parts
 from sparkdeid.metadata.actions import DUMMY_BY_VR
-from sparkdeid.metadata.text_cleaner import name_parts
 from sparkdeid.ner.allow_list import is_vocabulary_word
 from sparkdeid.ner.base import HeaderTerm
 from sparkdeid.ner.header import header_terms_of

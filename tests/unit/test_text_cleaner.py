@@ -5,12 +5,9 @@ from __future__ import annotations
 import pytest
 from pydicom.dataset import Dataset
 
-from sparkdeid.metadata.text_cleaner import (
-    RULE_PATTERNS,
-    clean_text,
-    header_terms,
-    header_text_cleaner,
-)
+from sparkdeid.dicom.identity import header_terms
+from sparkdeid.metadata.text_cleaner import clean_text, header_text_cleaner
+from sparkdeid.text_patterns import RULE_PATTERNS
 
 
 def header() -> Dataset:
