@@ -40,8 +40,9 @@ PAIRED_KEYWORDS = ("PatientID", "AccessionNumber")
 _STANDARD_ROOT = "1.2.840.10008."  # DICOM's own UIDs (SOP classes, syntaxes) are never replaced
 
 
-class CrosswalkLocationError(SparkDeidError, ValueError):
-    """The crosswalk path would put the mapping among the released files."""
+class CrosswalkError(SparkDeidError, ValueError):
+    """A crosswalk that cannot be written as asked: a path among the released (or input)
+    files, a remote or folder path, or a pipeline without a metadata stage."""
 
 
 def check_location(crosswalk: str, *released: str) -> str:
@@ -51,18 +52,18 @@ def check_location(crosswalk: str, *released: str) -> str:
     or landing folder the next run would take it for an input.
     """
     if is_s3(crosswalk):
-        raise CrosswalkLocationError("the crosswalk is written to a local path only")
+        raise CrosswalkError("the crosswalk is written to a local path only")
     target = os.path.abspath(local_path(crosswalk))
     for folder in released:
         if is_s3(folder):
             continue
         root = os.path.abspath(local_path(folder))
         if target == root or target.startswith(root.rstrip(os.sep) + os.sep):
-            raise CrosswalkLocationError(
+            raise CrosswalkError(
                 "the crosswalk holds PHI and must not be written inside the output folder "
                 "(nor inside the input folder)")
     if os.path.isdir(target):
-        raise CrosswalkLocationError("the crosswalk path names a folder; give a file path")
+        raise CrosswalkError("the crosswalk path names a folder; give a file path")
     return target
 
 
@@ -130,7 +131,7 @@ def engine_config_of(transformer: Any) -> EngineConfig:
     stages = list(getattr(transformer, "stages", [transformer]))
     found = [s for s in stages if isinstance(s, DicomMetadataDeidentifier)]
     if not found:
-        raise CrosswalkLocationError("a crosswalk needs a pipeline with a "
+        raise CrosswalkError("a crosswalk needs a pipeline with a "
                                      "DicomMetadataDeidentifier stage")
     return found[-1].engine_config()
 

@@ -75,9 +75,9 @@ def test_a_retained_uid_has_no_row():
 def test_the_crosswalk_is_refused_inside_an_output_or_input_folder(tmp_path):
     out, inp = tmp_path / "out", tmp_path / "in"
     for bad in (out / "map.csv", out / "sub" / "map.csv", out, inp / "map.csv"):
-        with pytest.raises(crosswalk.CrosswalkLocationError, match="PHI|folder"):
+        with pytest.raises(crosswalk.CrosswalkError, match="PHI|folder"):
             crosswalk.check_location(str(bad), str(out), str(inp))
-    with pytest.raises(crosswalk.CrosswalkLocationError):
+    with pytest.raises(crosswalk.CrosswalkError):
         crosswalk.check_location("s3://bucket/map.csv", str(out))
     beside = tmp_path / "outside" / "map.csv"
     assert crosswalk.check_location(str(beside), str(out), str(inp)) == str(beside)
