@@ -31,12 +31,12 @@ from pydicom import dcmread  # noqa: E402
 from sparkdeid import schemas  # noqa: E402
 from sparkdeid.boxes import Box  # noqa: E402
 from sparkdeid.dicom.codec import read_dataset  # noqa: E402
-from sparkdeid.dicom.dicom_to_image import planned_frames  # noqa: E402
 from sparkdeid.dicom.frames import pixel_info, render_frame  # noqa: E402
 from sparkdeid.dicom.pixel_writer import mask_pixels  # noqa: E402
-from sparkdeid.jobs.large_files import phi_boxes  # noqa: E402
 from sparkdeid.ner.detect import DetectorConfig, PhiDetector  # noqa: E402
+from sparkdeid.ner.finder import find_in_frame  # noqa: E402
 from sparkdeid.ner.header import header_terms_of  # noqa: E402
+from sparkdeid.ocr.frame_reuse import planned_frames  # noqa: E402
 from sparkdeid.ocr.registry import get_engine  # noqa: E402
 from tests.cine_factory import Cine, build_cine  # noqa: E402
 
@@ -48,7 +48,7 @@ def every_frame(data: bytes, sample: int) -> float:
     header = header_terms_of(ds)
     started = time.perf_counter()
     for index in range(sample):
-        phi_boxes(engine, detector, render_frame(ds, index), header)
+        find_in_frame(engine, detector, render_frame(ds, index), header)
     return sample / (time.perf_counter() - started)
 
 
@@ -65,7 +65,8 @@ def with_reuse(data: bytes, frames: int) -> tuple[float, bytes, int]:
         reuse[plan.index] = plan.reuse
         if plan.read:
             reads += 1
-            own[plan.index] = phi_boxes(engine, detector, rendered, header, plan.areas)
+            own[plan.index] = find_in_frame(engine, detector, rendered, header,
+                                            areas=plan.areas).boxes
     regions = {
         index: [*own.get(index, []), *(b for k in earlier for b in own.get(k, []))]
         for index, earlier in reuse.items()

@@ -134,12 +134,12 @@ def generate(path: Path, frames: int, seed: int = 7) -> None:
 
 def ocr_regions(rendered: RenderedFrame, engine: str, header: tuple[Any, ...] = ()) -> list[Box]:
     """PHI regions of one rendered frame, as the pixel pipeline's stages find them."""
-    from sparkdeid.jobs.large_files import phi_boxes
     from sparkdeid.ner.detect import DetectorConfig
-    from sparkdeid.ner.ner_deid import detector_for
+    from sparkdeid.ner.finder import detector_for, find_in_frame
     from sparkdeid.ocr.registry import get_engine
 
-    return phi_boxes(get_engine(engine), detector_for(DetectorConfig()), rendered, header)
+    return find_in_frame(get_engine(engine), detector_for(DetectorConfig()), rendered,
+                         header).boxes
 
 
 # --------------------------------------------------------------------------
@@ -213,7 +213,7 @@ def whole_file_child(src: str, dst: str, engine: str) -> dict[str, Any]:
     from sparkdeid.dicom.pixel_writer import mask_pixels
     from sparkdeid.metadata.engine import deidentify_bytes
     from sparkdeid.ner.header import header_terms_of
-    from sparkdeid.rows import source_bytes
+    from sparkdeid.stages.rows import source_bytes
 
     _warm_up(engine)
     config = _metadata_config()

@@ -28,17 +28,14 @@ from pydicom.uid import ExplicitVRLittleEndian  # noqa: E402
 from sparkdeid import schemas  # noqa: E402
 from sparkdeid.boxes import Box  # noqa: E402
 from sparkdeid.dicom.codec import read_dataset  # noqa: E402
-from sparkdeid.dicom.dicom_to_image import image_struct  # noqa: E402
 from sparkdeid.dicom.frames import pixel_info, render_frame  # noqa: E402
 from sparkdeid.dicom.pixel_writer import mask_pixels  # noqa: E402
 from sparkdeid.metadata.engine import EngineConfig, deidentify_bytes  # noqa: E402
 from sparkdeid.metadata.strategy import resolve_strategy  # noqa: E402
 from sparkdeid.ner.detect import DetectorConfig, PhiDetector  # noqa: E402
+from sparkdeid.ner.finder import find_in_frame  # noqa: E402
 from sparkdeid.ner.header import header_terms_of  # noqa: E402
-from sparkdeid.ner.ner_deid import frame_text  # noqa: E402
 from sparkdeid.ocr.registry import get_engine  # noqa: E402
-from sparkdeid.ocr.text_detector import ocr_image  # noqa: E402
-from sparkdeid.regions.position_finder import find_regions  # noqa: E402
 from tests.factories import write_corpus  # noqa: E402
 
 
@@ -68,13 +65,7 @@ def full_path(contents: list[bytes], engine_name: str, config: EngineConfig) -> 
         info = pixel_info(ds)
         regions: dict[int, list[Box]] = {}
         for index in range(info.num_frames if info else 0):
-            ocr = ocr_image(engine, image_struct(render_frame(ds, index)))
-            entities = detector.detect_frame(frame_text(ocr), header)
-            rows = [
-                {"begin": e.begin, "end": e.end, "label": e.label} for e in entities
-            ]
-            found = find_regions(ocr, rows)
-            regions[index] = [Box(r["x0"], r["y0"], r["x1"], r["y1"]) for r in found]
+            regions[index] = find_in_frame(engine, detector, render_frame(ds, index), header).boxes
         masked = mask_pixels(data, regions, mark_clean=True).content
         deidentify_bytes(masked, config)
     return _rate(len(contents), time.perf_counter() - started)

@@ -2,8 +2,6 @@
 
 import logging
 
-from sparkdeid.dicom.dicom_to_image import DicomToImage
-from sparkdeid.documents.document_cleaner import DicomDocumentCleaner
 from sparkdeid.errors import (
     BackendUnavailableError,
     DicomDecodeError,
@@ -16,13 +14,17 @@ from sparkdeid.errors import (
     StrategyError,
 )
 from sparkdeid.log_safety import install_library_guards
-from sparkdeid.metadata.dicom_to_metadata import DicomToMetadata
-from sparkdeid.metadata.metadata_deidentifier import DicomMetadataDeidentifier
-from sparkdeid.ner.ner_deid import NerDeid
-from sparkdeid.ocr.text_detector import TextDetector
-from sparkdeid.regions.draw_regions import DicomDrawRegions
-from sparkdeid.regions.position_finder import PositionFinder
-from sparkdeid.verify.residual_gate import ResidualPhiError, ResidualPhiGate
+from sparkdeid.stages import install_legacy_paths
+from sparkdeid.stages.dicom_to_image import DicomToImage
+from sparkdeid.stages.dicom_to_metadata import DicomToMetadata
+from sparkdeid.stages.document_cleaner import DicomDocumentCleaner
+from sparkdeid.stages.draw_regions import DicomDrawRegions
+from sparkdeid.stages.metadata_deidentifier import DicomMetadataDeidentifier
+from sparkdeid.stages.ner_deid import NerDeid
+from sparkdeid.stages.position_finder import PositionFinder
+from sparkdeid.stages.residual_gate import ResidualPhiGate
+from sparkdeid.stages.text_detector import TextDetector
+from sparkdeid.verify.residual import ResidualPhiError
 
 __version__ = "0.1.0"
 
@@ -50,4 +52,5 @@ __all__ = [
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+install_legacy_paths()  # pipelines saved by 0.1 name the stages' old module paths
 install_library_guards()  # pydicom quotes element values in its warnings: withhold them

@@ -120,3 +120,11 @@ def merge_overlapping(boxes: Iterable[Box], gap: float = 0.0) -> list[Box]:
                 out.append(box)
         merged = out
     return sorted(merged, key=lambda b: (b.y0, b.x0))
+
+
+@dataclass(frozen=True)
+class Region:
+    """A box to mask and what was found there (``NAME``, ``DATE+ID``, ...)."""
+
+    box: Box
+    label: str

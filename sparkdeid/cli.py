@@ -101,8 +101,8 @@ def _strategy(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from sparkdeid.verify.report import write_report
-    from sparkdeid.verify.run import verify
+    from sparkdeid.jobs.verify import verify
+    from sparkdeid.jobs.verify_report import write_report
 
     result = verify(
         args.original, args.deid, pixels=not args.no_pixels,

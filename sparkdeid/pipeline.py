@@ -23,19 +23,20 @@ from typing import Any
 from pyspark.ml import Pipeline
 
 from sparkdeid import schemas
-from sparkdeid.dicom.dicom_to_image import DicomToImage
 from sparkdeid.dicom.limits import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_DECODED_PIXELS,
     DEFAULT_MAX_FRAMES,
 )
-from sparkdeid.documents.document_cleaner import DOCUMENT_DICOM_COL, DicomDocumentCleaner
-from sparkdeid.metadata.metadata_deidentifier import DicomMetadataDeidentifier
-from sparkdeid.ner.ner_deid import NerDeid
-from sparkdeid.ocr.text_detector import TextDetector
-from sparkdeid.regions.draw_regions import DicomDrawRegions
-from sparkdeid.regions.position_finder import PositionFinder
-from sparkdeid.verify.residual_gate import GateMode, ResidualPhiGate, gate_mode
+from sparkdeid.stages.dicom_to_image import DicomToImage
+from sparkdeid.stages.document_cleaner import DOCUMENT_DICOM_COL, DicomDocumentCleaner
+from sparkdeid.stages.draw_regions import DicomDrawRegions
+from sparkdeid.stages.metadata_deidentifier import DicomMetadataDeidentifier
+from sparkdeid.stages.ner_deid import NerDeid
+from sparkdeid.stages.position_finder import PositionFinder
+from sparkdeid.stages.residual_gate import ResidualPhiGate
+from sparkdeid.stages.text_detector import TextDetector
+from sparkdeid.verify.residual import GateMode, gate_mode
 
 
 def metadata_deidentifier(
@@ -76,7 +77,7 @@ def residual_gate(
     in its output; ``pixels`` also OCRs the output's first, middle and last
     frames for the original's header values (about doubles OCR cost). Values
     the strategy keeps on purpose are not flagged; a flagged file becomes an
-    error row, which the jobs quarantine. See :mod:`sparkdeid.verify.residual_gate`.
+    error row, which the jobs quarantine. See :mod:`sparkdeid.verify.residual`.
     """
     mode = gate_mode(residual_check)
     if mode is GateMode.OFF:

@@ -558,10 +558,10 @@ class StageHarness:
         from pyspark.sql.types import StructField, StructType
 
         from sparkdeid import schemas
-        from sparkdeid.dicom.dicom_to_image import DicomToImage
-        from sparkdeid.metadata.dicom_to_metadata import DicomToMetadata
-        from sparkdeid.metadata.metadata_deidentifier import DicomMetadataDeidentifier
-        from sparkdeid.regions.draw_regions import DicomDrawRegions
+        from sparkdeid.stages.dicom_to_image import DicomToImage
+        from sparkdeid.stages.dicom_to_metadata import DicomToMetadata
+        from sparkdeid.stages.draw_regions import DicomDrawRegions
+        from sparkdeid.stages.metadata_deidentifier import DicomMetadataDeidentifier
 
         files = _binary_file_schema()
         self.to_metadata = self._capture(

@@ -1,7 +1,7 @@
 """Encapsulated documents (PDF, CDA, plain text) de-identified rather than dropped.
 
 :func:`clean_encapsulated_document` works on one pydicom Dataset;
-:class:`~sparkdeid.documents.document_cleaner.DicomDocumentCleaner` is the
+:class:`~sparkdeid.stages.document_cleaner.DicomDocumentCleaner` is the
 Spark stage over file bytes. The PDF cleaner rebuilds the document from
 masked page images under an invisible text layer of the kept words (see
 :mod:`sparkdeid.documents.pdf` for why).

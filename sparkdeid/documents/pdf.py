@@ -38,8 +38,8 @@ How PHI is found on a page
    judged by :meth:`~sparkdeid.ner.detect.PhiDetector.detect_document` (the
    recognizers: the DICOM header's own values, rules, names); entity spans
    become the boxes of the words they touch through
-   :func:`~sparkdeid.regions.position_finder.find_regions`.
-3. **Rendered page, OCR** (:func:`~sparkdeid.ocr.text_detector.ocr_image`).
+   :func:`~sparkdeid.ner.finder.locate`.
+3. **Rendered page, OCR** (:func:`~sparkdeid.ocr.frame_ocr.read_frame`).
    An OCR word lying on text-layer characters that read the same is judged
    by the text layer; when those characters are PHI its own box is masked
    too, in case a font's character boxes miss some ink. Every other OCR
@@ -76,15 +76,15 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from PIL import Image
 
-from sparkdeid.boxes import Box
+from sparkdeid.boxes import Box, Region
+from sparkdeid.dicom.frames import RenderedFrame
 from sparkdeid.documents.pdf_text import SearchableWord, TextLayerFont, place_words
 from sparkdeid.errors import DocumentNotCleanableError
 from sparkdeid.ner.base import Entity, HeaderTerm
 from sparkdeid.ner.detect import REDACT_ALL, PhiDetector
-from sparkdeid.ner.ner_deid import frame_text
-from sparkdeid.ocr.base import OcrEngine, PlacedWord
-from sparkdeid.ocr.text_detector import ocr_image
-from sparkdeid.regions.position_finder import find_regions
+from sparkdeid.ner.finder import locate
+from sparkdeid.ocr.base import FrameText, OcrEngine, PlacedWord
+from sparkdeid.ocr.frame_ocr import read_frame
 
 logger = logging.getLogger(__name__)
 
@@ -265,9 +265,9 @@ class _TextLayer:
     text: str
     boxes: tuple[Box | None, ...]
 
-    def words(self) -> list[dict[str, Any]]:
+    def words(self) -> list[PlacedWord]:
         """Whitespace-separated words with the union of their characters' boxes (OCR shape)."""
-        words: list[dict[str, Any]] = []
+        words: list[PlacedWord] = []
         line = 0
         position = 0
         for begin, end in _word_spans(self.text):
@@ -279,7 +279,7 @@ class _TextLayer:
             box = boxes[0]
             for other in boxes[1:]:
                 box = box.union(other)
-            words.append(_word_row(self.text[begin:end], begin, end, box, line))
+            words.append(PlacedWord(self.text[begin:end], begin, end, 1.0, box, line))
         return words
 
 
@@ -325,7 +325,7 @@ def _clean_page(
     pad = options.padding_points * scale
     regions, words = _phi_regions(image, layer, detector, engine, header, pad)
     for region in regions:
-        x0, y0, x1, y1 = Box(region["x0"], region["y0"], region["x1"], region["y1"]).pixel_bounds()
+        x0, y0, x1, y1 = region.box.pixel_bounds()
         image[max(y0, 0) : y1, max(x0, 0) : x1] = 0
     logger.debug("page %d: %d character(s), %d region(s) masked, %d word(s) kept", index,
                  len(layer.text), len(regions), len(words))
@@ -384,13 +384,13 @@ def _phi_regions(
     engine: OcrEngine,
     header: tuple[HeaderTerm, ...],
     pad: float,
-) -> tuple[list[dict[str, Any]], list[SearchableWord]]:
+) -> tuple[list[Region], list[SearchableWord]]:
     """Regions to paint (text-layer PHI, OCR words on that PHI, unvouched OCR words), words kept."""
     height, width = image.shape[:2]
     layer_words = layer.words()
     if detector.config.redact_all:
         layer_entities = [
-            Entity(int(w["begin"]), int(w["end"]), REDACT_ALL, "redact_all") for w in layer_words
+            Entity(w.begin, w.end, REDACT_ALL, "redact_all") for w in layer_words
         ]
     else:
         layer_entities = detector.detect_document(layer.text, header)
@@ -399,41 +399,40 @@ def _phi_regions(
     phi_chars = np.zeros(len(layer.text), dtype=bool)
     for entity in layer_entities:
         phi_chars[entity.begin : entity.end] = True
-    ocr = ocr_image(engine, _image_struct(image))
-    on_phi, elsewhere, seen = _split_by_layer(ocr["words"], layer, phi_chars)
+    ocr = read_frame(engine, RenderedFrame(image, 1.0, height, width))
+    on_phi, elsewhere, seen = _split_by_layer(ocr.words, layer, phi_chars)
     on_phi_rows = _relaid(on_phi)
     regions += _regions(
         on_phi_rows,
-        [Entity(int(w["begin"]), int(w["end"]), "TEXT_LAYER", "text_layer") for w in on_phi_rows],
+        [Entity(w.begin, w.end, "TEXT_LAYER", "text_layer") for w in on_phi_rows],
         width, height, pad,
     )
     rest = _relaid(elsewhere)
-    frame = frame_text({"text": _text_of(rest), "words": rest})
+    frame = FrameText(_text_of(rest), tuple(rest), width, height)
     frame_entities = detector.detect_frame(frame, header)
     regions += _regions(rest, frame_entities, width, height, pad)
     if detector.config.redact_all:
         return regions, []
     kept = _kept_layer_words(layer, layer_words, phi_chars, seen)
     kept += _kept_ocr_words(frame.words, frame_entities, detector)
-    masks = [Box(r["x0"], r["y0"], r["x1"], r["y1"]) for r in regions]
+    masks = [region.box for region in regions]
     return regions, [w for w in kept if not _touches_mask(w.box, masks, pad)]
 
 
 def _kept_layer_words(
-    layer: _TextLayer, words: Sequence[dict[str, Any]], phi_chars: np.ndarray, seen: np.ndarray
+    layer: _TextLayer, words: Sequence[PlacedWord], phi_chars: np.ndarray, seen: np.ndarray
 ) -> list[SearchableWord]:
     """Text-layer words with no PHI character whose every character OCR read on the page."""
     kept: list[SearchableWord] = []
     for word in words:
-        begin, end = int(word["begin"]), int(word["end"])
+        begin, end = word.begin, word.end
         boxed = [i for i in range(begin, end) if layer.boxes[i] is not None]
         if not boxed or phi_chars[begin:end].any() or not seen[boxed].all():
             continue
         turn = _reading_turn([b for b in layer.boxes[begin:end] if b is not None])
         if turn is None:
             continue
-        box = Box(float(word["x0"]), float(word["y0"]), float(word["x1"]), float(word["y1"]))
-        kept.append(SearchableWord(str(word["text"]), box, turn))
+        kept.append(SearchableWord(word.text, word.box, turn))
     return kept
 
 
@@ -489,19 +488,17 @@ def _touches_mask(box: Box, masks: Sequence[Box], pad: float) -> bool:
 
 
 def _regions(
-    words: list[dict[str, Any]], entities: Sequence[Entity], width: int, height: int, pad: float
-) -> list[dict[str, Any]]:
+    words: list[PlacedWord], entities: Sequence[Entity], width: int, height: int, pad: float
+) -> list[Region]:
     if not words or not entities:
         return []
-    ocr = {"words": words, "frame_width": width, "frame_height": height}
-    return find_regions(
-        ocr, [dataclasses.asdict(e) for e in entities], padding=pad, merge_gap=pad
-    )
+    return locate(FrameText("", tuple(words), width, height), entities,
+                  padding=pad, merge_gap=pad)
 
 
 def _split_by_layer(
-    words: Sequence[dict[str, Any]], layer: _TextLayer, phi_chars: np.ndarray
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], np.ndarray]:
+    words: Sequence[PlacedWord], layer: _TextLayer, phi_chars: np.ndarray
+) -> tuple[list[PlacedWord], list[PlacedWord], np.ndarray]:
     """OCR words on text-layer PHI, OCR words the text layer cannot vouch for, characters seen.
 
     An OCR word is on the text layer when characters of the layer have their
@@ -515,15 +512,15 @@ def _split_by_layer(
         [((b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2) for b in layer.boxes if b is not None],
         dtype=np.float64,
     ).reshape(-1, 2)
-    on_phi: list[dict[str, Any]] = []
-    elsewhere: list[dict[str, Any]] = []
+    on_phi: list[PlacedWord] = []
+    elsewhere: list[PlacedWord] = []
     for word in words:
         inside = (
-            (centres[:, 0] >= word["x0"]) & (centres[:, 0] < word["x1"])
-            & (centres[:, 1] >= word["y0"]) & (centres[:, 1] < word["y1"])
+            (centres[:, 0] >= word.box.x0) & (centres[:, 0] < word.box.x1)
+            & (centres[:, 1] >= word.box.y0) & (centres[:, 1] < word.box.y1)
         )
         under = np.sort(indices[inside])
-        if under.size and _same_text(str(word["text"]), "".join(layer.text[i] for i in under)):
+        if under.size and _same_text(word.text, "".join(layer.text[i] for i in under)):
             seen[under] = True
             if phi_chars[under].any():
                 on_phi.append(word)
@@ -545,29 +542,29 @@ def _same_text(ocr_text: str, layer_text: str) -> bool:
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= _SAME_TEXT
 
 
-def _relaid(words: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def _relaid(words: Sequence[PlacedWord]) -> list[PlacedWord]:
     """A subset of a page's OCR words with spans renumbered into a text of their own.
 
     Words keep their line numbers (the detector groups by line); words of one
     line are joined by a space, lines by a newline.
     """
-    out: list[dict[str, Any]] = []
+    out: list[PlacedWord] = []
     position = 0
     for word in words:
         if out:
             position += 1
         begin = position
-        position += len(str(word["text"]))
-        out.append({**word, "begin": begin, "end": position})
+        position += len(word.text)
+        out.append(dataclasses.replace(word, begin=begin, end=position))
     return out
 
 
-def _text_of(words: Sequence[dict[str, Any]]) -> str:
+def _text_of(words: Sequence[PlacedWord]) -> str:
     parts: list[str] = []
     for index, word in enumerate(words):
         if index:
-            parts.append("\n" if word["line"] != words[index - 1]["line"] else " ")
-        parts.append(str(word["text"]))
+            parts.append("\n" if word.line != words[index - 1].line else " ")
+        parts.append(word.text)
     return "".join(parts)
 
 
@@ -584,34 +581,6 @@ def _word_spans(text: str) -> list[tuple[int, int]]:
     if begin >= 0:
         spans.append((begin, len(text)))
     return spans
-
-
-def _word_row(text: str, begin: int, end: int, box: Box, line: int) -> dict[str, Any]:
-    return {
-        "text": text,
-        "begin": begin,
-        "end": end,
-        "confidence": 1.0,
-        "x0": box.x0,
-        "y0": box.y0,
-        "x1": box.x1,
-        "y1": box.y1,
-        "line": line,
-    }
-
-
-def _image_struct(image: np.ndarray) -> dict[str, Any]:
-    """The image struct :func:`ocr_image` reads (rendered at the size it is masked at)."""
-    height, width = image.shape[:2]
-    return {
-        "height": height,
-        "width": width,
-        "nChannels": 3,
-        "data": image.tobytes(),
-        "scale": 1.0,
-        "original_height": height,
-        "original_width": width,
-    }
 
 
 # --------------------------------------------------------------------------- output

@@ -32,7 +32,6 @@ from pyspark.sql import SparkSession
 from pyspark.sql.types import StringType, StructField, StructType
 
 from sparkdeid import schemas
-from sparkdeid.documents.document_cleaner import DOCUMENT_ACTION_COL
 from sparkdeid.jobs import crosswalk as xwalk
 from sparkdeid.jobs.crosswalk import CROSSWALK_COL, file_rows_json
 from sparkdeid.jobs.large_files import (
@@ -53,7 +52,8 @@ from sparkdeid.jobs.manifest import (
 )
 from sparkdeid.jobs.output_names import check_layout, output_name
 from sparkdeid.metadata.engine import EngineConfig
-from sparkdeid.rows import file_id, safe_message
+from sparkdeid.stages.document_cleaner import DOCUMENT_ACTION_COL
+from sparkdeid.stages.rows import file_id, safe_message
 from sparkdeid.storage import copy, is_s3, join, local_path, size, write_bytes_atomic
 
 logger = logging.getLogger(__name__)

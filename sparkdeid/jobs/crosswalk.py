@@ -126,7 +126,7 @@ def _uids(ds: Dataset) -> Iterable[str]:
 
 def engine_config_of(transformer: Any) -> EngineConfig:
     """The metadata engine configuration of a stage or fitted pipeline."""
-    from sparkdeid.metadata.metadata_deidentifier import DicomMetadataDeidentifier
+    from sparkdeid.stages.metadata_deidentifier import DicomMetadataDeidentifier
 
     stages = list(getattr(transformer, "stages", [transformer]))
     found = [s for s in stages if isinstance(s, DicomMetadataDeidentifier)]

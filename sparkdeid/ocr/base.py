@@ -101,8 +101,17 @@ class PlacedWord:
 
 @dataclass(frozen=True)
 class FrameText:
+    """What OCR read on one frame: text, its words with spans and boxes, the frame size.
+
+    Word boxes are in the frame's original pixels, ``width`` x ``height``
+    (0 when the text did not come from a frame, such as a PDF text layer).
+    """
+
     text: str
     words: tuple[PlacedWord, ...]
+    width: int = 0
+    height: int = 0
+    engine: str = ""
 
 
 def layout_text(lines: Sequence[OcrLine]) -> FrameText:

@@ -34,12 +34,22 @@ file can still be marked as cleaned.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
 
 from sparkdeid.boxes import Box, merge_overlapping
+from sparkdeid.dicom.frames import (
+    PixelInfo,
+    RenderedFrame,
+    Stretch,
+    decode_frame,
+    frame_stretch,
+    render_decoded,
+)
 
 _TILE = 16
 # A tile counts as changed when its mean absolute difference exceeds the
@@ -370,3 +380,29 @@ def _lines(
     for i, glyph in enumerate(glyphs):
         groups.setdefault(root(i), []).append(glyph)
     return list(groups.values())
+
+
+def planned_frames(
+    ds: Any, info: PixelInfo, width: int, reuse: str
+) -> Iterator[tuple[FramePlan, RenderedFrame]]:
+    """Every frame with its reading plan, one frame behind the tracker.
+
+    The tracker may ask the previous frame to read an area too (text over
+    moving anatomy shows itself by staying still one frame later), so each
+    frame is handed on only after its successor has been planned.
+    """
+    tracker = FrameReuseTracker(screen=reuse == "changed")
+    num_frames = info.num_frames
+    pending: tuple[FramePlan, RenderedFrame] | None = None
+    stretch: Stretch | None = None
+    for index in range(num_frames):
+        decoded = decode_frame(ds, index, info=info)
+        if index == 0:  # every frame rendered alike, so unchanged text stays identical
+            stretch = frame_stretch(ds, info, decoded, 0)
+        rendered = render_decoded(ds, info, decoded, index, width, stretch)
+        plan = tracker.plan(index, rendered.image, last=index == num_frames - 1)
+        if pending is not None:
+            yield amend_plan(pending[0], tracker.amend_previous), pending[1]
+        pending = (plan, rendered)
+    if pending is not None:
+        yield pending

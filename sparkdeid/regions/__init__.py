@@ -1,1 +1,5 @@
-"""Pixel regions: boxes in original-image coordinates, PositionFinder, DicomDrawRegions."""
+"""Where PositionFinder and DicomDrawRegions lived in 0.1; they are in :mod:`sparkdeid.stages`.
+
+Kept, empty, so the module paths that pipelines saved by 0.1 name still
+import (:func:`sparkdeid.stages.install_legacy_paths`).
+"""

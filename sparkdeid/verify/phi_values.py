@@ -9,8 +9,8 @@ tags, file meta, and OB/UN bytes read as latin-1. Each place a value turns
 up is a finding naming where it was found and which original attribute it
 came from; the value itself is kept only masked (``D*******``).
 
-Used by ``sparkdeid verify`` (:mod:`sparkdeid.verify.run`) and by the
-residual-PHI gate (:mod:`sparkdeid.verify.residual_gate`). Pure: no Spark,
+Used by ``sparkdeid verify`` (:mod:`sparkdeid.jobs.verify`) and by the
+residual-PHI gate (:mod:`sparkdeid.verify.residual`). Pure: no Spark,
 no files. Values never reach log lines or exception messages.
 """
 

@@ -98,7 +98,7 @@ class PixelOptions:
 @lru_cache(maxsize=4)
 def _scanner(engine: str) -> tuple[Any, Any]:
     from sparkdeid.ner.detect import DetectorConfig
-    from sparkdeid.ner.ner_deid import detector_for
+    from sparkdeid.ner.finder import detector_for
     from sparkdeid.ocr.registry import get_engine
 
     return get_engine(engine), detector_for(DetectorConfig())
@@ -183,29 +183,21 @@ def crop_png(image: np.ndarray, box: tuple[int, int, int, int], margin: int = 4,
 def ocr_findings(
     rendered: RenderedFrame, frame: int, header: tuple[HeaderTerm, ...], options: PixelOptions
 ) -> list[PixelFinding]:
-    """PHI the detector finds in one rendered output frame, as phi_boxes finds it."""
-    from sparkdeid.dicom.dicom_to_image import image_struct
-    from sparkdeid.ner.ner_deid import frame_text
-    from sparkdeid.ocr.text_detector import ocr_image
-    from sparkdeid.regions.position_finder import find_regions
+    """PHI the detector finds in one rendered output frame, as the pipeline finds it."""
+    from sparkdeid.ner.finder import find_in_frame
 
     engine, detector = _scanner(options.engine)
-    ocr = ocr_image(engine, image_struct(rendered))
-    entities = detector.detect_frame(frame_text(ocr), header)
-    rows = [{"begin": e.begin, "end": e.end, "label": e.label} for e in entities]
-    text = str(ocr["text"])
+    found = find_in_frame(engine, detector, rendered, header,
+                          padding=options.padding, merge_gap=options.padding)
+    text = found.text.text
     findings = []
-    for region in find_regions(ocr, rows, padding=options.padding, merge_gap=options.padding):
-        box = (int(region["x0"]), int(region["y0"]),
-               int(math.ceil(region["x1"])), int(math.ceil(region["y1"])))
-        words = [
-            text[int(w["begin"]):int(w["end"])] for w in ocr["words"]
-            if w["x0"] < region["x1"] and w["x1"] > region["x0"]
-            and w["y0"] < region["y1"] and w["y1"] > region["y0"]
-        ]
+    for region in found.regions:
+        r = region.box
+        box = (int(r.x0), int(r.y0), int(math.ceil(r.x1)), int(math.ceil(r.y1)))
+        words = [text[w.begin:w.end] for w in found.text.words if w.box.overlaps(r)]
         masked = " ".join(mask_value(w) for w in words if w.strip())
         crop = crop_png(rendered.image, box) if options.include_originals else None
-        findings.append(PixelFinding(frame, box, str(region["label"]), masked, crop))
+        findings.append(PixelFinding(frame, box, region.label, masked, crop))
     return findings
 
 

@@ -11,13 +11,13 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from sparkdeid.dicom.codec import read_dataset
-from sparkdeid.documents.document_cleaner import (
+from sparkdeid.ocr.base import layout_text
+from sparkdeid.ocr.registry import get_engine
+from sparkdeid.stages.document_cleaner import (
     DOCUMENT_ACTION_COL,
     DOCUMENT_DICOM_COL,
     DicomDocumentCleaner,
 )
-from sparkdeid.ocr.base import layout_text
-from sparkdeid.ocr.registry import get_engine
 from tests.document_factory import dicom_bytes, encapsulated_cda, encapsulated_pdf
 
 pytestmark = pytest.mark.spark

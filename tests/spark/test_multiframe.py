@@ -14,8 +14,8 @@ from pydicom import dcmread
 
 from sparkdeid import schemas
 from sparkdeid.dicom.codec import read_dataset
-from sparkdeid.dicom.dicom_to_image import DicomToImage
 from sparkdeid.pipeline import full_pipeline
+from sparkdeid.stages.dicom_to_image import DicomToImage
 from tests.cine_factory import Cine, build_cine
 
 pytestmark = pytest.mark.spark

@@ -26,12 +26,12 @@ from pyspark.sql.types import (
 )
 
 from sparkdeid import pipeline, schemas
-from sparkdeid.dicom.dicom_to_image import DicomToImage
-from sparkdeid.ner.ner_deid import NerDeid
 from sparkdeid.ocr.registry import get_engine
-from sparkdeid.ocr.text_detector import TextDetector
-from sparkdeid.regions.draw_regions import DicomDrawRegions
-from sparkdeid.regions.position_finder import PositionFinder
+from sparkdeid.stages.dicom_to_image import DicomToImage
+from sparkdeid.stages.draw_regions import DicomDrawRegions
+from sparkdeid.stages.ner_deid import NerDeid
+from sparkdeid.stages.position_finder import PositionFinder
+from sparkdeid.stages.text_detector import TextDetector
 
 pytestmark = pytest.mark.spark
 

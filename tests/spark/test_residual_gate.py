@@ -12,7 +12,7 @@ from pyspark.ml import Pipeline, PipelineModel
 from sparkdeid import pipeline, schemas
 from sparkdeid.jobs.batch import run_batch
 from sparkdeid.metadata.strategy import resolve_strategy
-from sparkdeid.verify.residual_gate import ResidualPhiGate
+from sparkdeid.stages.residual_gate import ResidualPhiGate
 from tests.factories import SyntheticPatient, build_study, dataset_bytes
 
 pytestmark = pytest.mark.spark

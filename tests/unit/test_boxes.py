@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from sparkdeid.boxes import Box, merge_overlapping
-from sparkdeid.ocr.base import OcrLine, OcrWord, layout_text
-from sparkdeid.regions.position_finder import find_regions
+from sparkdeid.ner.base import Entity
+from sparkdeid.ner.finder import locate
+from sparkdeid.ocr.base import FrameText, OcrLine, OcrWord, layout_text
 
 
 def test_scaled_padded_clipped_and_pixel_bounds():
@@ -32,31 +33,32 @@ def test_words_of_one_line_merge_but_stacked_lines_stay_apart():
     assert merge_overlapping([Box(3, 3, 3, 9)]) == []  # empty boxes vanish
 
 
-def _ocr(*lines: list[tuple[str, Box]], width: int = 512, height: int = 512) -> dict:
+def _text(*lines: list[tuple[str, Box]], width: int = 512, height: int = 512) -> FrameText:
     frame = layout_text(
         [OcrLine(tuple(OcrWord(t, b, 0.99) for t, b in line), 0.99) for line in lines]
     )
-    words = [
-        {"text": w.text, "begin": w.begin, "end": w.end, "x0": w.box.x0, "y0": w.box.y0,
-         "x1": w.box.x1, "y1": w.box.y1, "line": w.line}
-        for w in frame.words
-    ]
-    return {"text": frame.text, "words": words, "frame_width": width, "frame_height": height}
+    return FrameText(frame.text, frame.words, width, height)
 
 
 def test_an_entity_masks_every_word_it_touches_padded_and_clipped():
-    ocr = _ocr(
+    frame = _text(
         [("DOE^JOHN", Box(0, 0, 60, 12)), ("MRN", Box(66, 0, 90, 12)),
          ("12345678", Box(94, 0, 150, 12))],
         [("5", Box(400, 500, 408, 511)), ("cm", Box(410, 500, 430, 511))],
     )
-    text = ocr["text"]
+    text = frame.text
     entities = [
-        {"begin": 0, "end": 3, "label": "NAME"},  # part of a word masks the whole word
-        {"begin": text.index("12345678"), "end": len("DOE^JOHN MRN 12345678"), "label": "ID"},
+        Entity(0, 3, "NAME", "rule"),  # part of a word masks the whole word
+        Entity(text.index("12345678"), len("DOE^JOHN MRN 12345678"), "ID", "rule"),
     ]
-    regions = find_regions(ocr, entities, padding=2, merge_gap=2)
-    boxes = [(r["x0"], r["y0"], r["x1"], r["y1"], r["label"]) for r in regions]
+    regions = locate(frame, entities, padding=2, merge_gap=2)
+    boxes = [(r.box.x0, r.box.y0, r.box.x1, r.box.y1, r.label) for r in regions]
     # 12 px glyphs: a fifth of their height (2.4 px) is more than the 2 px asked for
     assert boxes == [(0.0, 0.0, 62.4, 14.4, "NAME"), (91.6, 0.0, 152.4, 14.4, "ID")]
-    assert find_regions(ocr, []) == [] and find_regions(None, entities) == []
+    assert locate(frame, []) == []
+
+
+def test_regions_are_clipped_to_the_frame():
+    frame = _text([("DOE^JOHN", Box(0, 500, 60, 511))])
+    (region,) = locate(frame, [Entity(0, 8, "NAME", "rule")], padding=4)
+    assert region.box.y1 == 512 and region.box.x0 == 0

@@ -19,7 +19,7 @@ from sparkdeid.dicom.limits import (
     declared_size,
 )
 from sparkdeid.errors import ResourceLimitError, SparkDeidError
-from sparkdeid.rows import safe_message, source_bytes
+from sparkdeid.stages.rows import safe_message, source_bytes
 
 
 def _header(rows=4096, columns=4096, frames=100_000, samples=1, bits=16, pixels=True):
@@ -121,7 +121,7 @@ def test_source_bytes_refuses_a_path_before_reading(tmp_path, monkeypatch):
     def no_read(_path: str) -> bytes:
         raise AssertionError("an oversized file must not be read")
 
-    monkeypatch.setattr("sparkdeid.rows.read_bytes", no_read)
+    monkeypatch.setattr("sparkdeid.stages.rows.read_bytes", no_read)
     with pytest.raises(ResourceLimitError) as info:
         source_bytes(str(path), 4095)
     assert "zorblatt" not in str(info.value).lower()

@@ -10,7 +10,7 @@ from sparkdeid.dicom.codec import read_dataset, write_dataset
 from sparkdeid.jobs.large_files import check_residual_header
 from sparkdeid.metadata.engine import deidentify_bytes
 from sparkdeid.metadata.strategy import resolve_strategy
-from sparkdeid.verify.residual_gate import (
+from sparkdeid.verify.residual import (
     GateMode,
     GatePolicy,
     ResidualPhiError,

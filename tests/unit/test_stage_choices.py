@@ -13,15 +13,15 @@ import os
 import pytest
 from pyspark.ml import Pipeline, PipelineModel
 
-from sparkdeid.dicom.dicom_to_image import DicomToImage
-from sparkdeid.documents.document_cleaner import DicomDocumentCleaner
-from sparkdeid.metadata.dicom_to_metadata import DicomToMetadata
-from sparkdeid.metadata.metadata_deidentifier import DicomMetadataDeidentifier
-from sparkdeid.ner.ner_deid import NerDeid
-from sparkdeid.ocr.text_detector import TextDetector
-from sparkdeid.params import HANDLE_INVALID_CHOICES
-from sparkdeid.regions.draw_regions import DicomDrawRegions
-from sparkdeid.verify.residual_gate import ResidualPhiGate
+from sparkdeid.stages.dicom_to_image import DicomToImage
+from sparkdeid.stages.dicom_to_metadata import DicomToMetadata
+from sparkdeid.stages.document_cleaner import DicomDocumentCleaner
+from sparkdeid.stages.draw_regions import DicomDrawRegions
+from sparkdeid.stages.metadata_deidentifier import DicomMetadataDeidentifier
+from sparkdeid.stages.ner_deid import NerDeid
+from sparkdeid.stages.params import HANDLE_INVALID_CHOICES
+from sparkdeid.stages.residual_gate import ResidualPhiGate
+from sparkdeid.stages.text_detector import TextDetector
 
 STAGES = [DicomToImage, DicomToMetadata, DicomMetadataDeidentifier, NerDeid, TextDetector,
           DicomDrawRegions, DicomDocumentCleaner, ResidualPhiGate]

@@ -19,11 +19,7 @@ from pydicom.sequence import Sequence
 
 from sparkdeid import cli
 from sparkdeid.dicom.codec import read_dataset, write_dataset
-from sparkdeid.metadata.engine import compiled_engine
-from sparkdeid.verify.phi_values import PhiValue, find_in_dataset, mask_value, phi_values
-from sparkdeid.verify.pixel_scan import changed_boxes
-from sparkdeid.verify.report import NO_ORIGINALS_NOTE, PHI_WARNING, render_report
-from sparkdeid.verify.run import (
+from sparkdeid.jobs.verify import (
     STATUS_CLEAN,
     STATUS_LEAK,
     STATUS_MISSING,
@@ -31,6 +27,10 @@ from sparkdeid.verify.run import (
     VerifyResult,
     verify,
 )
+from sparkdeid.jobs.verify_report import NO_ORIGINALS_NOTE, PHI_WARNING, render_report
+from sparkdeid.metadata.engine import compiled_engine
+from sparkdeid.verify.phi_values import PhiValue, find_in_dataset, mask_value, phi_values
+from sparkdeid.verify.pixel_scan import changed_boxes
 from tests.factories import SyntheticPatient, build_study, dataset_bytes, engine_config
 
 SECRET = b"verify-test-secret-0123456789abc"

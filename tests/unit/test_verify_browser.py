@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sparkdeid.verify.report import NO_ORIGINALS_NOTE, PHI_WARNING, write_report
-from sparkdeid.verify.run import verify
+from sparkdeid.jobs.verify import verify
+from sparkdeid.jobs.verify_report import NO_ORIGINALS_NOTE, PHI_WARNING, write_report
 from tests.unit.test_verify import make_folders
 
 CHROMIUM = "/usr/bin/chromium"

@@ -14,7 +14,7 @@ import base64
 import datetime as dt
 from html import escape
 
-from sparkdeid.verify.run import (
+from sparkdeid.jobs.verify import (
     STATUS_CLEAN,
     STATUS_LEAK,
     STATUS_MISSING,

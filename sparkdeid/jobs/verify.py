@@ -9,7 +9,7 @@ keeps relative paths) and checked for two things:
   masking changed (:mod:`sparkdeid.verify.pixel_scan`).
 
 Outputs the manifest lists as errors are reported as quarantined, missing
-outputs as missing. :mod:`sparkdeid.verify.report` renders the result.
+outputs as missing. :mod:`sparkdeid.jobs.verify_report` renders the result.
 Values never reach log lines or exception messages: logs carry hashed file
 ids, keywords and counts.
 """
@@ -28,7 +28,7 @@ from sparkdeid.dicom.codec import read_dataset
 from sparkdeid.errors import SparkDeidError
 from sparkdeid.jobs.manifest import MANIFEST_CSV, QUARANTINE_DIR, STATUS_ERROR
 from sparkdeid.ner.header import header_terms_of
-from sparkdeid.rows import file_id, safe_message
+from sparkdeid.stages.rows import file_id, safe_message
 from sparkdeid.verify.phi_values import MetadataFinding, find_in_dataset, phi_values
 from sparkdeid.verify.pixel_scan import (
     MaskedRegion,

@@ -6,7 +6,7 @@ are the finest geometry we have, and half a name is still a name.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
@@ -19,49 +19,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql.types import StructField
 
 from sparkdeid import schemas
-from sparkdeid.boxes import Box, merge_overlapping
-from sparkdeid.params import HasErrorCol
-from sparkdeid.rows import RowSettings, output_schema
-
-# Share of a word's height added on every side when it exceeds ``padding``.
-GLYPH_PADDING = 0.2
-
-
-def find_regions(
-    ocr: Any, entities: Sequence[Any], *, padding: float = 2.0, merge_gap: float = 2.0
-) -> list[dict[str, Any]]:
-    """Pixel regions (original coordinates, padded, merged, clipped) for one frame."""
-    if ocr is None or not entities:
-        return []
-    words = list(ocr["words"] if ocr["words"] is not None else [])
-    width, height = int(ocr["frame_width"]), int(ocr["frame_height"])
-    labelled: list[tuple[Box, str]] = []
-    for entity in entities:
-        begin, end = int(entity["begin"]), int(entity["end"])
-        for word in words:
-            if int(word["begin"]) < end and int(word["end"]) > begin:
-                box = Box(
-                    float(word["x0"]), float(word["y0"]), float(word["x1"]), float(word["y1"])
-                )
-                # anti-aliased edges and the detector's tight ends grow with the glyphs
-                pad = max(padding, GLYPH_PADDING * box.height)
-                labelled.append((box.padded(pad), str(entity["label"])))
-    regions = []
-    for merged in merge_overlapping((b for b, _ in labelled), gap=merge_gap):
-        clipped = merged.clipped(width, height)
-        if clipped.is_empty():
-            continue
-        labels = sorted({label for box, label in labelled if merged.overlaps(box)})
-        regions.append(
-            {
-                "x0": clipped.x0,
-                "y0": clipped.y0,
-                "x1": clipped.x1,
-                "y1": clipped.y1,
-                "label": "+".join(labels),
-            }
-        )
-    return regions
+from sparkdeid.ner.finder import DEFAULT_PADDING, locate
+from sparkdeid.stages.cells import entities_of, frame_text_of, region_cell
+from sparkdeid.stages.params import HasErrorCol
+from sparkdeid.stages.rows import RowSettings, output_schema
 
 
 class _PositionFinderParams(HasInputCols, HasOutputCol, HasErrorCol):
@@ -84,8 +45,8 @@ class _PositionFinderParams(HasInputCols, HasOutputCol, HasErrorCol):
         self._setDefault(
             inputCols=[schemas.OCR_COL, schemas.ENTITIES_COL],
             outputCol=schemas.REGIONS_COL,
-            padding=2.0,
-            mergeGap=2.0,
+            padding=DEFAULT_PADDING,
+            mergeGap=DEFAULT_PADDING,
         )
 
 
@@ -103,8 +64,8 @@ class PositionFinder(
         inputCols: list[str] | None = None,
         outputCol: str = schemas.REGIONS_COL,
         errorCol: str = schemas.ERROR_COL,
-        padding: float = 2.0,
-        mergeGap: float = 2.0,
+        padding: float = DEFAULT_PADDING,
+        mergeGap: float = DEFAULT_PADDING,
     ) -> None:
         super().__init__()
         self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
@@ -116,8 +77,8 @@ class PositionFinder(
         inputCols: list[str] | None = None,
         outputCol: str = schemas.REGIONS_COL,
         errorCol: str = schemas.ERROR_COL,
-        padding: float = 2.0,
-        mergeGap: float = 2.0,
+        padding: float = DEFAULT_PADDING,
+        mergeGap: float = DEFAULT_PADDING,
     ) -> PositionFinder:
         return self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
 
@@ -154,8 +115,11 @@ class PositionFinder(
         def partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
             for pdf in batches:
                 regions = [
-                    find_regions(ocr, list(ents) if ents is not None else [],
-                                 padding=padding, merge_gap=gap)
+                    [] if ocr is None else [
+                        region_cell(region)
+                        for region in locate(frame_text_of(ocr), entities_of(ents),
+                                             padding=padding, merge_gap=gap)
+                    ]
                     for ocr, ents in zip(pdf[ocr_col], pdf[entities_col], strict=True)
                 ]
                 out = pdf.drop(columns=[c for c in (output_col,) if c in pdf.columns])

@@ -19,7 +19,7 @@ from sparkdeid.dicom.limits import DEFAULT_MAX_BYTES
 from sparkdeid.metadata.extract import metadata_json, tag_document
 from sparkdeid.metadata.strategy import load_strategy, resolve_strategy
 from sparkdeid.ner.header import header_terms_of
-from sparkdeid.params import (
+from sparkdeid.stages.params import (
     HasErrorCol,
     HasInputCol,
     HasKeepInput,
@@ -28,7 +28,7 @@ from sparkdeid.params import (
     HasPathCol,
     HasStrategy,
 )
-from sparkdeid.rows import RowSettings, output_schema, run_per_file
+from sparkdeid.stages.rows import RowSettings, output_schema, run_per_file
 
 
 class _DicomToMetadataParams(

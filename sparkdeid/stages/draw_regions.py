@@ -24,8 +24,8 @@ from sparkdeid import schemas
 from sparkdeid.boxes import Box
 from sparkdeid.dicom.overlays import clean_overlays
 from sparkdeid.dicom.pixel_writer import mask_pixels
-from sparkdeid.params import HasErrorCol, HasKeepInput, HasPathCol, one_of
-from sparkdeid.rows import FileStageError, file_id, safe_message, source_bytes
+from sparkdeid.stages.params import HasErrorCol, HasKeepInput, HasPathCol, one_of
+from sparkdeid.stages.rows import FileStageError, file_id, safe_message, source_bytes
 
 FILL_CHOICES = ("black", "background")
 OVERLAY_MODES = ("clean", "remove")

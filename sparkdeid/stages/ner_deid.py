@@ -26,28 +26,18 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField
 
 from sparkdeid import schemas
-from sparkdeid.boxes import Box
-from sparkdeid.ner.base import Entity, HeaderTerm
-from sparkdeid.ner.detect import DetectorConfig, PhiDetector, merge_entities
+from sparkdeid.ner.detect import DetectorConfig, merge_entities
+from sparkdeid.ner.finder import detector_for
 from sparkdeid.ner.models import entities_from_chunks
-from sparkdeid.ocr.base import FrameText, PlacedWord
-from sparkdeid.params import (
+from sparkdeid.stages.cells import entity_cell, frame_text_of, header_terms_of_cell
+from sparkdeid.stages.params import (
     HasDetectorPolicy,
     HasErrorCol,
     HasInputCol,
     HasKeepInput,
     HasOutputCol,
 )
-from sparkdeid.rows import FileStageError, RowSettings, output_schema, safe_message
-
-_DETECTORS: dict[DetectorConfig, PhiDetector] = {}
-
-
-def detector_for(config: DetectorConfig) -> PhiDetector:
-    """One detector (name lists, models) per executor process and configuration."""
-    if config not in _DETECTORS:
-        _DETECTORS[config] = PhiDetector(config)
-    return _DETECTORS[config]
+from sparkdeid.stages.rows import FileStageError, RowSettings, output_schema, safe_message
 
 
 class _NerDeidParams(HasInputCol, HasOutputCol, HasKeepInput, HasErrorCol, HasDetectorPolicy):
@@ -339,7 +329,7 @@ class NerDeid(Transformer, _NerDeidParams, DefaultParamsReadable, DefaultParamsW
                         errors.append(before if isinstance(before, str) else None)
                         continue
                     try:
-                        header = _header_terms(row[terms_col]) if terms_col else ()
+                        header = header_terms_of_cell(row[terms_col]) if terms_col else ()
                         extra = entities_from_chunks(row[chunk_col]) if chunk_col else []
                         if document_mode:
                             text = str(value)
@@ -347,10 +337,10 @@ class NerDeid(Transformer, _NerDeidParams, DefaultParamsReadable, DefaultParamsW
                             cleaned_out.append(detector.redact_text(text, found))
                         else:
                             found = merge_entities(
-                                detector.detect_frame(frame_text(value), header) + extra
+                                detector.detect_frame(frame_text_of(value), header) + extra
                             )
                             cleaned_out.append(None)
-                        entities_out.append([_entity_row(e) for e in found])
+                        entities_out.append([entity_cell(e) for e in found])
                         errors.append(None)
                     except Exception as exc:  # one bad row never stops the job
                         if handle_invalid == "error":
@@ -369,35 +359,3 @@ class NerDeid(Transformer, _NerDeidParams, DefaultParamsReadable, DefaultParamsW
                 yield out[schema.fieldNames()]
 
         return dataset.mapInPandas(partition, schema)
-
-
-def frame_text(ocr: Any) -> FrameText:
-    """Rebuild a :class:`FrameText` from an OCR struct (Row or dict)."""
-    words = tuple(
-        PlacedWord(
-            text=str(w["text"]),
-            begin=int(w["begin"]),
-            end=int(w["end"]),
-            confidence=float(w["confidence"]),
-            box=Box(float(w["x0"]), float(w["y0"]), float(w["x1"]), float(w["y1"])),
-            line=int(w["line"]),
-        )
-        for w in (ocr["words"] if ocr["words"] is not None else [])
-    )
-    return FrameText(str(ocr["text"]), words)
-
-
-def _header_terms(value: Any) -> tuple[HeaderTerm, ...]:
-    if value is None:
-        return ()
-    return tuple(HeaderTerm(str(t["kind"]), str(t["value"])) for t in value)
-
-
-def _entity_row(entity: Entity) -> dict[str, Any]:
-    return {
-        "begin": int(entity.begin),
-        "end": int(entity.end),
-        "label": entity.label,
-        "source": entity.source,
-        "score": float(entity.score),
-    }

@@ -35,14 +35,9 @@ from sparkdeid import schemas
 from sparkdeid.dicom.codec import read_dataset
 from sparkdeid.dicom.frames import (
     FRAME_SAMPLING,
-    PixelInfo,
     RenderedFrame,
-    Stretch,
-    decode_frame,
     frame_indices,
-    frame_stretch,
     pixel_info,
-    render_decoded,
     render_frame,
 )
 from sparkdeid.dicom.limits import (
@@ -53,8 +48,9 @@ from sparkdeid.dicom.limits import (
 )
 from sparkdeid.dicom.overlays import overlay_bits, overlay_planes, render_overlay
 from sparkdeid.ner.header import header_terms_of
-from sparkdeid.ocr.frame_reuse import FramePlan, FrameReuseTracker, amend_plan
-from sparkdeid.params import (
+from sparkdeid.ocr.frame_reuse import planned_frames
+from sparkdeid.stages.cells import image_cell
+from sparkdeid.stages.params import (
     HasErrorCol,
     HasInputCol,
     HasKeepInput,
@@ -63,7 +59,7 @@ from sparkdeid.params import (
     HasResourceLimits,
     one_of,
 )
-from sparkdeid.rows import FileStageError, file_id, safe_message, source_bytes
+from sparkdeid.stages.rows import FileStageError, file_id, safe_message, source_bytes
 
 NO_PIXELS_FRAME = -1
 FRAME_REUSE = ("changed", "strict", "off")
@@ -328,12 +324,12 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
             common = {frames_col: info.num_frames, terms_col: terms}
             if reuse == "off" or len(indices) < info.num_frames or info.num_frames == 1:
                 for index in indices:
-                    yield {output_col: image_struct(render_frame(ds, index, width), origin),
+                    yield {output_col: image_cell(render_frame(ds, index, width), origin),
                            frame_col: index, **common}
                 return
             for plan, rendered in planned_frames(ds, info, width, reuse):
                 yield {
-                    output_col: image_struct(rendered, origin) if plan.read else None,
+                    output_col: image_cell(rendered, origin) if plan.read else None,
                     frame_col: plan.index,
                     areas_col: None if plan.areas is None else [
                         {"x0": b.x0, "y0": b.y0, "x1": b.x1, "y1": b.y1} for b in plan.areas
@@ -399,50 +395,8 @@ def overlay_rows(
             image = render_overlay(overlay_bits(ds, plane, index))
             rendered = RenderedFrame(image=image, scale=1.0, original_height=plane.rows,
                                      original_width=plane.columns)
-            yield {image_col: image_struct(rendered, origin), frame_col: index,
+            yield {image_col: image_cell(rendered, origin), frame_col: index,
                    schemas.PLANE_COL: plane.name, **common}
-
-
-def planned_frames(
-    ds: Any, info: PixelInfo, width: int, reuse: str
-) -> Iterator[tuple[FramePlan, RenderedFrame]]:
-    """Every frame with its reading plan, one frame behind the tracker.
-
-    The tracker may ask the previous frame to read an area too (text over
-    moving anatomy shows itself by staying still one frame later), so each
-    frame is handed on only after its successor has been planned.
-    """
-    tracker = FrameReuseTracker(screen=reuse == "changed")
-    num_frames = info.num_frames
-    pending: tuple[FramePlan, RenderedFrame] | None = None
-    stretch: Stretch | None = None
-    for index in range(num_frames):
-        decoded = decode_frame(ds, index, info=info)
-        if index == 0:  # every frame rendered alike, so unchanged text stays identical
-            stretch = frame_stretch(ds, info, decoded, 0)
-        rendered = render_decoded(ds, info, decoded, index, width, stretch)
-        plan = tracker.plan(index, rendered.image, last=index == num_frames - 1)
-        if pending is not None:
-            yield amend_plan(pending[0], tracker.amend_previous), pending[1]
-        pending = (plan, rendered)
-    if pending is not None:
-        yield pending
-
-
-def image_struct(rendered: RenderedFrame, origin: str = "") -> dict[str, Any]:
-    """A rendered frame as the ``image`` struct (schemas.IMAGE_TYPE) TextDetector reads."""
-    image = rendered.image
-    return {
-        "origin": origin,
-        "height": int(image.shape[0]),
-        "width": int(image.shape[1]),
-        "nChannels": 1 if image.ndim == 2 else int(image.shape[2]),
-        "mode": 0 if image.ndim == 2 else 16,  # OpenCV CV_8UC1 / CV_8UC3
-        "data": image.tobytes(),
-        "original_height": rendered.original_height,
-        "original_width": rendered.original_width,
-        "scale": float(rendered.scale),
-    }
 
 
 def _frame(records: list[dict[str, Any]], schema: StructType) -> pd.DataFrame:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from pyspark import keyword_only
 from pyspark.ml import Transformer
@@ -14,18 +13,17 @@ from pyspark.sql import DataFrame
 from pyspark.sql.types import StructField
 
 from sparkdeid import schemas
-from sparkdeid.boxes import Box
-from sparkdeid.ocr.base import layout_text, read_area
-from sparkdeid.ocr.ink import tighten_to_ink
+from sparkdeid.ocr.frame_ocr import read_frame
 from sparkdeid.ocr.registry import get_engine
-from sparkdeid.params import (
+from sparkdeid.stages.cells import areas_of, ocr_cell, rendered_of
+from sparkdeid.stages.params import (
     HasErrorCol,
     HasInputCol,
     HasKeepInput,
     HasOcrEngine,
     HasOutputCol,
 )
-from sparkdeid.rows import FileStageError, RowSettings, output_schema, safe_message
+from sparkdeid.stages.rows import FileStageError, RowSettings, output_schema, safe_message
 
 
 class _TextDetectorParams(HasInputCol, HasOutputCol, HasKeepInput, HasErrorCol, HasOcrEngine):
@@ -110,16 +108,17 @@ class TextDetector(Transformer, _TextDetectorParams, DefaultParamsReadable, Defa
                 upstream = (
                     list(pdf[error_col]) if error_col in pdf.columns else [None] * len(pdf)
                 )
-                areas_of = (
+                area_cells = (
                     list(pdf[areas_col]) if areas_col in pdf.columns else [None] * len(pdf)
                 )
-                for image, before, areas in zip(pdf[input_col], upstream, areas_of, strict=True):
+                for image, before, areas in zip(pdf[input_col], upstream, area_cells, strict=True):
                     if image is None or isinstance(before, str):
                         results.append(None)
                         errors.append(before if isinstance(before, str) else None)
                         continue
                     try:
-                        results.append(ocr_image(engine, image, _boxes(areas)))
+                        text = read_frame(engine, rendered_of(image), areas_of(areas))
+                        results.append(ocr_cell(text))
                         errors.append(None)
                     except Exception as exc:  # an OCR failure fails this frame's file only
                         if handle_invalid == "error":
@@ -134,81 +133,3 @@ class TextDetector(Transformer, _TextDetectorParams, DefaultParamsReadable, Defa
                 yield out[schema.fieldNames()]
 
         return dataset.mapInPandas(partition, schema)
-
-
-def _line_end_indices(words: Any) -> dict[int, str]:
-    """Which words open or close their line: index -> first / last / only."""
-    first: dict[int, int] = {}
-    last: dict[int, int] = {}
-    for index, word in enumerate(words):
-        first.setdefault(word.line, index)
-        last[word.line] = index
-    ends = {index: "first" for index in first.values()}
-    for index in last.values():
-        ends[index] = "only" if index in ends else "last"
-    return ends
-
-
-def image_array(image: Any) -> np.ndarray:
-    """The uint8 array of an image struct (Spark Row or dict)."""
-    height, width, channels = int(image["height"]), int(image["width"]), int(image["nChannels"])
-    data = np.frombuffer(bytes(image["data"]), dtype=np.uint8)
-    shape = (height, width) if channels == 1 else (height, width, channels)
-    return data.reshape(shape)
-
-
-def _boxes(areas: Any) -> list[Box] | None:
-    """The ``ocr_areas`` cell as boxes; None (read the whole image) when absent."""
-    if areas is None:
-        return None
-    return [Box(float(a["x0"]), float(a["y0"]), float(a["x1"]), float(a["y1"])) for a in areas]
-
-
-def ocr_image(engine: Any, image: Any, areas: Sequence[Box] | None = None) -> dict[str, Any]:
-    """OCR one image struct; boxes are divided by the render scale into original pixels.
-
-    ``areas`` (rendered-image pixels) restricts reading to those parts of the
-    image, for frames whose other parts were read on an earlier frame.
-    """
-    scale = float(image["scale"]) or 1.0
-    pixels = image_array(image)
-    if areas is None:
-        lines = engine.read(pixels)
-    else:
-        lines = [line for area in areas for line in read_area(engine, pixels, area)]
-        lines.sort(key=lambda line: (line.box.y0, line.box.x0))
-    frame = layout_text(lines)
-    line_ends = _line_end_indices(frame.words)
-    words = []
-    for index, word in enumerate(frame.words):
-        box = tighten_to_ink(pixels, word.box)
-        if box == word.box and index in line_ends and len(word.text) >= 3:
-            # Busy background (the box could not be tightened): detectors clip the
-            # ends of such lines, so the outer words reach two characters further.
-            reach = 2.0 * box.width / max(1, len(word.text))
-            left = reach if line_ends[index] in ("first", "only") else 0.0
-            right = reach if line_ends[index] in ("last", "only") else 0.0
-            box = Box(box.x0 - left, box.y0, box.x1 + right, box.y1).clipped(
-                pixels.shape[1], pixels.shape[0]
-            )
-        box = box.scaled(scale)
-        words.append(
-            {
-                "text": word.text,
-                "begin": word.begin,
-                "end": word.end,
-                "confidence": float(word.confidence),
-                "x0": box.x0,
-                "y0": box.y0,
-                "x1": box.x1,
-                "y1": box.y1,
-                "line": word.line,
-            }
-        )
-    return {
-        "text": frame.text,
-        "words": words,
-        "engine": engine.name,
-        "frame_width": int(image["original_width"]),
-        "frame_height": int(image["original_height"]),
-    }

@@ -10,7 +10,7 @@ document is searched for.
 
 The detector and the OCR engine are loaded once per executor process and
 shared with NerDeid and TextDetector there (their caches are keyed by
-settings, see :func:`~sparkdeid.ner.ner_deid.detector_for` and
+settings, see :func:`~sparkdeid.stages.ner_deid.detector_for` and
 :func:`~sparkdeid.ocr.registry.get_engine`); the OCR engine only when the
 first PDF arrives.
 """
@@ -37,9 +37,9 @@ from sparkdeid.documents.encapsulated import (
 )
 from sparkdeid.documents.pdf import DEFAULT_DPI, DEFAULT_PAGE_LIMIT, PdfOptions
 from sparkdeid.ner.detect import DetectorConfig
-from sparkdeid.ner.ner_deid import detector_for
 from sparkdeid.ocr.registry import get_engine
-from sparkdeid.params import (
+from sparkdeid.stages.ner_deid import detector_for
+from sparkdeid.stages.params import (
     HasDetectorPolicy,
     HasErrorCol,
     HasInputCol,
@@ -49,7 +49,7 @@ from sparkdeid.params import (
     HasPathCol,
     one_of,
 )
-from sparkdeid.rows import RowSettings, output_schema, run_per_file
+from sparkdeid.stages.rows import RowSettings, output_schema, run_per_file
 
 DOCUMENT_ACTION_COL = "document_action"
 DOCUMENT_DICOM_COL = "document_dicom"

@@ -18,7 +18,7 @@ from sparkdeid import schemas
 from sparkdeid.dicom.limits import DEFAULT_MAX_BYTES
 from sparkdeid.metadata.engine import EngineConfig, deidentify_bytes
 from sparkdeid.metadata.strategy import read_text_or_file, resolve_strategy
-from sparkdeid.params import (
+from sparkdeid.stages.params import (
     HasErrorCol,
     HasInputCol,
     HasKeepInput,
@@ -28,7 +28,7 @@ from sparkdeid.params import (
     HasSecret,
     HasStrategy,
 )
-from sparkdeid.rows import RowSettings, output_schema, run_per_file
+from sparkdeid.stages.rows import RowSettings, output_schema, run_per_file
 
 # Codes only the pixel path can honestly claim.
 PIXEL_OPTION_CODES = frozenset({"113101", "113102"})
