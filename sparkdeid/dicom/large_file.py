@@ -38,7 +38,7 @@ import os
 import shutil
 import struct
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -98,10 +98,12 @@ def deidentify_large_file(
     src_path: str | os.PathLike[str],
     dst_path: str | os.PathLike[str],
     *,
-    find_regions: RegionFinder,
+    find_regions: RegionFinder | None = None,
+    regions: Mapping[int, Sequence[Box]] | None = None,
     header_transform: HeaderTransform | None = None,
     fill: str = "black",
     render_width: int = 0,
+    shared_stretch: bool = True,
 ) -> LargeFileResult:
     """Mask burned-in text frame by frame and write the de-identified file.
 
@@ -116,6 +118,10 @@ def deidentify_large_file(
         OCR sees the same image); returns boxes in original pixel
         coordinates. A tracker that reuses regions while frames do not
         change fits here.
+    regions
+        Instead of ``find_regions``: boxes by frame index known beforehand
+        (frames sampled and read in a first pass); frames are then not
+        rendered at all.
     header_transform
         Changes the dataset in place before it is written, e.g. the metadata
         engine's ``deidentify``. It sees every element except Pixel Data
@@ -126,6 +132,10 @@ def deidentify_large_file(
         :func:`~sparkdeid.dicom.pixel_writer.mask_pixels`.
     render_width
         Width of the image handed to ``find_regions`` (0: original size).
+    shared_stretch
+        Render every frame with the first frame's stretch bounds, as frame
+        reuse does (:func:`~sparkdeid.dicom.frames.frame_stretch`); off, each
+        frame with its own, as :func:`~sparkdeid.dicom.frames.render_frame`.
 
     Raises
     ------
@@ -136,8 +146,11 @@ def deidentify_large_file(
         A masked frame cannot be re-encoded in the file's transfer syntax,
         or ``header_transform`` changed what the frames depend on.
     ValueError
-        An unknown ``fill`` or a negative ``render_width``.
+        An unknown ``fill``, a negative ``render_width``, or not exactly one
+        of ``find_regions`` and ``regions``.
     """
+    if (find_regions is None) == (regions is None):
+        raise ValueError("give either find_regions or regions")
     if fill not in FILLS:
         raise ValueError(f"unknown fill {fill!r}; expected one of {', '.join(FILLS)}")
     if render_width < 0:
@@ -155,10 +168,14 @@ def deidentify_large_file(
                 pending: tuple[Any, list[Box]] | None = None
                 stretch: Stretch | None = None
                 for frame in source.frames():
-                    if frame.index == 0:  # every frame rendered alike (see frame_stretch)
-                        stretch = frame_stretch(source.header, source.info, frame.decoded, 0)
-                    rendered = frame.rendered(render_width, stretch)
-                    boxes = list(find_regions(frame.index, rendered))
+                    if regions is not None:
+                        boxes = list(regions.get(frame.index, ()))
+                    else:
+                        assert find_regions is not None
+                        if frame.index == 0 and shared_stretch:  # frames alike (frame_stretch)
+                            stretch = frame_stretch(source.header, source.info, frame.decoded, 0)
+                        rendered = frame.rendered(render_width, stretch)
+                        boxes = list(find_regions(frame.index, rendered))
                     if pending is not None:
                         replaced = getattr(find_regions, "previous_boxes", None)
                         masked += writer.add(pending[0], masker,

@@ -40,6 +40,7 @@ Errors name the overlay group and what is wrong, never a value.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -590,9 +591,31 @@ def clean_overlays(
     from sparkdeid.dicom.codec import read_dataset, write_dataset
 
     ds = read_dataset(content)
+    changed, cleared = clean_overlays_in(ds, found, remove=remove)
+    if not changed:
+        return content, 0  # nothing changed: the file stays byte-identical
+    return write_dataset(ds), cleared
+
+
+def clean_overlays_in(
+    ds: Dataset,
+    found: Mapping[str, Mapping[int, Sequence[Box]]],
+    *,
+    remove: bool = False,
+) -> tuple[bool, int]:
+    """:func:`clean_overlays` on a dataset, in place: whether it changed, and bits cleared.
+
+    The one overlay step of both routes: the in-memory route calls it through
+    :func:`clean_overlays`, the streamed large-file route on the header it
+    writes (Overlay Data precedes Pixel Data). When nothing is cleared or
+    removed, ``ds`` is left exactly as it was (Overlay Data not re-packed).
+    Removing an embedded plane edits Pixel Data, so ``ds`` must hold it then.
+    """
     planes = overlay_planes(ds)
     if not planes:
-        return content, 0
+        return False, 0
+    kept = {plane.data_tag: copy.copy(ds.get_item(plane.data_tag))
+            for plane in planes if not plane.embedded}
     cleared, removed = 0, 0
     for plane in planes:
         if remove or plane.embedded:
@@ -602,6 +625,8 @@ def clean_overlays(
             cleared += clear_overlay_regions(ds, plane, found.get(plane.name, {}))
     logger.debug("overlays: %d plane(s), %d removed, %d bit(s) cleared", len(planes), removed,
                  cleared)
-    if not cleared and not removed:
-        return content, 0  # nothing changed: the file stays byte-identical
-    return write_dataset(ds), cleared
+    if cleared or removed:
+        return True, cleared
+    for tag, element in kept.items():  # re-packing alone is no change
+        ds[tag] = element
+    return False, 0

@@ -6,11 +6,18 @@ Files above a size threshold are instead handed, by path, to
 :func:`~sparkdeid.dicom.large_file.deidentify_large_file`, which streams
 frames from disk to disk. The settings come from the fitted full pipeline
 (:func:`large_file_settings`), so both routes apply the same OCR engine,
-PHI detector, frame reuse, masking and metadata strategy. Overlays and
-encapsulated documents are not cleaned on this route: the strategy removes
-them (fail closed).
+PHI detector, frame plan (sampling, reuse), overlay cleaning, masking,
+Burned In Annotation rule and metadata strategy, and give the same bytes.
+Overlay planes (stored before Pixel Data, so in the header) are read and
+cleared with the in-memory route's functions. Frames are sampled as
+``frameSampling`` / ``frameLimit`` say: the sampled frames are read in a
+first pass, then every frame is written in a second (a frame left out gets
+the regions of every sampled frame, as in memory). Files this route cannot
+stream fail closed with an error row: an encapsulated document (its
+cleaner needs the whole file), an overlay embedded in Pixel Data, and the
+deflated and big endian transfer syntaxes.
 
-The pipeline's residual-PHI gate (:class:`~sparkdeid.verify.residual_gate.ResidualPhiGate`)
+The pipeline's residual-PHI gate (:class:`~sparkdeid.stages.residual_gate.ResidualPhiGate`)
 applies here too, to the written output's header: a finding deletes the
 output and fails the file (quarantined). Only the metadata check runs on this
 route, whatever the gate's mode; elements after Pixel Data and the pixels
@@ -29,24 +36,34 @@ from typing import Any
 from pydicom.dataset import Dataset
 
 from sparkdeid.boxes import Box
-from sparkdeid.dicom.dicom_to_image import DicomToImage, image_struct
-from sparkdeid.dicom.frames import RenderedFrame
+from sparkdeid.dicom.frames import RenderedFrame, frame_indices
 from sparkdeid.dicom.large_file import LargeFileResult, deidentify_large_file
 from sparkdeid.dicom.limits import FileLimits, check_header
+from sparkdeid.dicom.overlays import (
+    OverlayPlane,
+    clean_overlays_in,
+    overlay_bits,
+    overlay_planes,
+    render_overlay,
+)
+from sparkdeid.documents.encapsulated import ENCAPSULATED_DOCUMENT
+from sparkdeid.errors import DicomDecodeError, DicomEncodeError, DocumentNotCleanableError
 from sparkdeid.metadata.engine import EngineConfig, compiled_engine
-from sparkdeid.metadata.metadata_deidentifier import DicomMetadataDeidentifier
 from sparkdeid.ner.detect import DetectorConfig, PhiDetector
+from sparkdeid.ner.finder import detector_for, find_in_frame
 from sparkdeid.ner.header import header_terms_of
-from sparkdeid.ner.ner_deid import NerDeid, detector_for, frame_text
 from sparkdeid.ocr.frame_reuse import FramePlan, FrameReuseTracker, amend_plan
 from sparkdeid.ocr.registry import get_engine
-from sparkdeid.ocr.text_detector import TextDetector, ocr_image
-from sparkdeid.regions.draw_regions import DicomDrawRegions
-from sparkdeid.regions.position_finder import PositionFinder, find_regions
-from sparkdeid.verify.residual_gate import (
+from sparkdeid.stages.dicom_to_image import DicomToImage
+from sparkdeid.stages.draw_regions import DicomDrawRegions
+from sparkdeid.stages.metadata_deidentifier import DicomMetadataDeidentifier
+from sparkdeid.stages.ner_deid import NerDeid
+from sparkdeid.stages.position_finder import PositionFinder
+from sparkdeid.stages.residual_gate import ResidualPhiGate
+from sparkdeid.stages.text_detector import TextDetector
+from sparkdeid.verify.residual import (
     GatePolicy,
     ResidualPhiError,
-    ResidualPhiGate,
     metadata_residuals,
     residual_message,
 )
@@ -68,6 +85,11 @@ class LargeFileSettings:
     merge_gap: float = 2.0
     fill: str = "black"
     mark_clean: bool = True
+    frame_limit: int = 0
+    frame_sampling: str = "all"
+    # overlay planes: read by OCR (DicomToImage.renderOverlays), then 'clean' or 'remove'
+    render_overlays: bool = True
+    overlays: str = "clean"
     # frames and one frame's pixels only: this route never holds a whole file
     limits: FileLimits = FileLimits(max_bytes=0)
     # the pipeline's residual-PHI gate, metadata check only; None when it has none (or off)
@@ -84,9 +106,9 @@ def large_file_settings(model: Any) -> LargeFileSettings | None:
         return None
     reader, ocr, ner = found[DicomToImage], found[TextDetector], found[NerDeid]
     options = ocr.engine_options()
+    # the same configuration as in memory: overlays are cleaned here too, and a
+    # document (which this route refuses) never reaches the strategy
     metadata = found[DicomMetadataDeidentifier].engine_config()
-    # nothing upstream cleans overlays or documents on this route: let the strategy remove them
-    metadata = dataclasses.replace(metadata, cleaned_upstream=())
     gate = found.get(ResidualPhiGate)
     residual = gate.policy() if gate is not None and gate.getMode() != "off" else None
     return LargeFileSettings(
@@ -100,6 +122,10 @@ def large_file_settings(model: Any) -> LargeFileSettings | None:
         merge_gap=found[PositionFinder].getMergeGap(),
         fill=found[DicomDrawRegions].getFill(),
         mark_clean=found[DicomDrawRegions].getMarkClean(),
+        frame_limit=reader.getFrameLimit(),
+        frame_sampling=reader.getFrameSampling(),
+        render_overlays=reader.getRenderOverlays(),
+        overlays=found[DicomDrawRegions].getOverlays(),
         limits=dataclasses.replace(reader.file_limits(), max_bytes=0),
         residual=residual,
     )
@@ -112,7 +138,7 @@ class ReusingRegionFinder:
     those of the frames it reuses). When the tracker asks the previous frame
     to read more (text over moving anatomy is confirmed one frame later),
     that frame is read again with its areas and the new ones in one call, as
-    :func:`~sparkdeid.dicom.dicom_to_image.planned_frames` amends its plan,
+    :func:`~sparkdeid.ocr.frame_reuse.planned_frames` amends its plan,
     and :attr:`previous_boxes` holds its complete boxes, which replace the
     ones returned for it before.
     """
@@ -123,8 +149,10 @@ class ReusingRegionFinder:
         self.detector: PhiDetector = detector_for(settings.detector)
         self.header = header
         self.padding, self.merge_gap = settings.padding, settings.merge_gap
+        self.render_width = settings.render_width
         self.num_frames = num_frames
-        self.every_frame = settings.frame_reuse == "off"
+        # as DicomToImage: a single frame, or reuse off, is read whole
+        self.every_frame = settings.frame_reuse == "off" or num_frames == 1
         self.tracker = FrameReuseTracker(screen=settings.frame_reuse == "changed")
         self.previous_boxes: list[Box] | None = None
         self._own: dict[int, list[Box]] = {}
@@ -150,53 +178,151 @@ class ReusingRegionFinder:
         own = self._own.get(plan.index, [])
         return own + [box for k in plan.reuse for box in self._own.get(k, [])]
 
+    def read(self, rendered: RenderedFrame) -> list[Box]:
+        """PHI boxes of one image read whole (a sampled frame, an overlay frame)."""
+        return self._read(rendered, None)
+
     def _read(self, rendered: RenderedFrame, areas: Sequence[Box] | None) -> list[Box]:
-        return phi_boxes(self.engine, self.detector, rendered, self.header, areas, self.padding,
-                         self.merge_gap)
-
-
-def phi_boxes(
-    engine: Any,
-    detector: PhiDetector,
-    rendered: RenderedFrame,
-    header: tuple[Any, ...] = (),
-    areas: Sequence[Box] | None = None,
-    padding: float = 2.0,
-    merge_gap: float = 2.0,
-) -> list[Box]:
-    """PHI boxes of one rendered frame (original pixels), found in-process as the
-    TextDetector, NerDeid and PositionFinder stages find them on Spark."""
-    ocr = ocr_image(engine, image_struct(rendered), areas)
-    entities = detector.detect_frame(frame_text(ocr), header)
-    rows = [{"begin": e.begin, "end": e.end, "label": e.label} for e in entities]
-    return [Box(r["x0"], r["y0"], r["x1"], r["y1"])
-            for r in find_regions(ocr, rows, padding=padding, merge_gap=merge_gap)]
+        return find_in_frame(self.engine, self.detector, rendered, self.header, areas=areas,
+                             padding=self.padding, merge_gap=self.merge_gap).boxes
 
 
 def deidentify_large_path(src: str, dst: str, settings: LargeFileSettings) -> LargeFileResult:
-    """One big file, disk to disk: pixels through frame reuse, header through the strategy."""
+    """One big file, disk to disk, as the in-memory full pipeline would de-identify it.
+
+    Pixels through the pipeline's frame plan (sampled, or every frame with
+    reuse), overlays cleaned in the header, Burned In Annotation set as
+    DicomDrawRegions sets it, then the metadata strategy.
+
+    Raises
+    ------
+    DocumentNotCleanableError
+        The file holds an encapsulated document (fail closed, nothing written).
+    DicomDecodeError, DicomEncodeError
+        The file cannot be streamed (deflated or big endian, an overlay
+        embedded in Pixel Data, a malformed overlay) or a frame cannot be
+        read or re-encoded; nothing is written.
+    """
     from sparkdeid.dicom.frame_source import FrameSource
 
-    with FrameSource(src) as source:
+    try:
+        opened = FrameSource(src)
+    except DicomDecodeError:
+        _refuse_document(src)
+        raise
+    with opened as source:
         check_header(source.header, settings.limits, per_frame=True)
-        header = header_terms_of(source.header)
-        frames = source.num_frames
         original = source.header
+        _refuse_document_header(original)
+        header = header_terms_of(original)
+        frames = source.num_frames
+        planes = overlay_planes(original)  # malformed overlays fail the file, as in memory
+        embedded = [plane.name for plane in planes if plane.embedded]
+        if embedded:
+            raise DicomEncodeError(
+                f"overlay {embedded[0]} is embedded in Pixel Data: the large-file route does not "
+                "remove embedded overlays"
+            )
+        finder = ReusingRegionFinder(settings, header, frames)
+        found = overlay_regions(original, planes, finder) if settings.render_overlays else {}
+        indices = frame_indices(frames, settings.frame_limit, settings.frame_sampling)
+        sampled = len(indices) < frames
+        regions = sampled_regions(source, indices, finder) if sampled else None
     engine = compiled_engine(settings.metadata)
+    # as DicomDrawRegions: Burned In Annotation is claimed only when every frame was read
+    mark = settings.mark_clean and not sampled
 
     def transform(ds: Dataset) -> None:
+        clean_overlays_in(ds, found, remove=settings.overlays == "remove")
+        if mark:
+            mark_burned_in_clean(ds)
         engine.deidentify(ds)
-        if settings.mark_clean:  # as DicomDrawRegions does: every frame was read
-            ds.BurnedInAnnotation = "NO"
 
-    finder = ReusingRegionFinder(settings, header, frames)
     result = deidentify_large_file(
-        src, dst, find_regions=finder, header_transform=transform, fill=settings.fill,
+        src, dst,
+        find_regions=None if sampled else finder,
+        regions=regions,
+        header_transform=transform,
+        fill=settings.fill,
         render_width=settings.render_width,
+        shared_stretch=not finder.every_frame,
     )
     if settings.residual is not None:
         check_residual_header(original, dst, settings.residual)
     return result
+
+
+def overlay_regions(
+    ds: Dataset, planes: Sequence[OverlayPlane], finder: ReusingRegionFinder
+) -> dict[str, dict[int, list[Box]]]:
+    """PHI boxes of every overlay frame, by plane name, read as DicomToImage's overlay rows
+    are (white on black, overlay pixels, no areas, no reuse)."""
+    found: dict[str, dict[int, list[Box]]] = {}
+    for plane in planes:
+        if plane.embedded:
+            continue
+        for index in range(plane.number_of_frames):
+            image = render_overlay(overlay_bits(ds, plane, index))
+            rendered = RenderedFrame(image=image, scale=1.0, original_height=plane.rows,
+                                     original_width=plane.columns)
+            boxes = finder.read(rendered)
+            if boxes:
+                found.setdefault(plane.name, {})[index] = boxes
+    return found
+
+
+def sampled_regions(
+    source: Any, indices: Sequence[int], finder: ReusingRegionFinder
+) -> dict[int, list[Box]]:
+    """Boxes of every frame when only ``indices`` are read (first pass, one frame at a time).
+
+    Each sampled frame is read whole with its own rendering, as DicomToImage
+    reads sampled frames; every other frame gets the boxes of all sampled
+    frames, as :func:`~sparkdeid.stages.draw_regions.frame_regions` gives them.
+    """
+    own = {index: finder.read(source.rendered_frame(index, finder.render_width))
+           for index in indices}
+    everywhere = [box for index in indices for box in own[index]]
+    regions = {index: boxes for index, boxes in own.items() if boxes}
+    if everywhere:
+        for index in range(source.num_frames):
+            if index not in own:
+                regions[index] = list(everywhere)
+    return regions
+
+
+def mark_burned_in_clean(ds: Dataset) -> None:
+    """Burned In Annotation = NO, left as it is when it already says NO (as mask_pixels)."""
+    try:
+        current = str(ds.get("BurnedInAnnotation", "") or "").strip().upper()
+    except Exception:
+        current = ""
+    if current != "NO":
+        ds.BurnedInAnnotation = "NO"
+
+
+def _refuse_document_header(ds: Dataset) -> None:
+    if ENCAPSULATED_DOCUMENT in ds:
+        raise DocumentNotCleanableError(
+            "an encapsulated document is not cleaned on the large-file route; the file fails "
+            "closed (raise the large-file threshold to clean it in memory)",
+            reason="large-file-route",
+        )
+
+
+def _refuse_document(src: str) -> None:
+    """Fail closed, with a clear reason, on a file that holds an encapsulated document.
+
+    Such files have no Pixel Data to stream; the header is read with large
+    values deferred, so the document itself is not loaded.
+    """
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(src, stop_before_pixels=True, force=True, defer_size=4096)
+    except Exception:
+        return  # the frame reader's own error says what is wrong
+    _refuse_document_header(ds)
 
 
 def check_residual_header(original: Dataset, dst: str, policy: GatePolicy) -> None:
