@@ -1,6 +1,9 @@
 """The one registry of strategy actions: name -> (VRs it fits, options, function).
 
-Adding an action is one entry in :data:`ACTIONS`. Each function receives the
+Adding an action is one entry in :data:`ACTIONS`, which also says whether it
+keeps, changes or removes what it is applied to (:class:`ActionSpec`
+``effect``): the engine acts on that and records it, and the residual-PHI
+gate reads the record, so nothing else lists the keeping actions. Each function receives the
 dataset that holds the element, so it can delete it, and an
 :class:`ActionContext` with everything that derives replacement values; it
 never sees the Spark row. Values that cannot be transformed safely (a date
@@ -24,6 +27,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 from sparkdeid.dicom.codec import values_of
+from sparkdeid.metadata.decisions import Decision, Fate
 from sparkdeid.metadata.pseudonyms import Pseudonymizer
 
 ANY_VR: frozenset[str] | None = None
@@ -83,6 +87,8 @@ class ActionContext:
     holds texts already cleaned upstream (NerDeid), keyed by tag path;
     ``mapping`` is the caller's ``replaceWithMapping`` table. Both cleaners
     default to removing everything, so a context built without them fails closed.
+    ``decisions``, when given, receives the engine's decision for every element
+    it reaches, by tag path (:meth:`~sparkdeid.metadata.engine.MetadataEngine.decisions`).
     """
 
     pseudonyms: Pseudonymizer
@@ -96,6 +102,7 @@ class ActionContext:
     path: str = ""
     stats: Counter[str] = field(default_factory=Counter)
     dates_shifted: bool = False
+    decisions: dict[str, Decision] | None = None
 
     def day_offset(self) -> int:
         """The patient's one date offset in days, shared by every date of every file."""
@@ -107,7 +114,14 @@ ActionFn = Callable[[ActionContext, Dataset, DataElement, str], None]
 
 @dataclass(frozen=True)
 class ActionSpec:
-    """How an action is checked when a strategy loads and what it does per element."""
+    """How an action is checked when a strategy loads and what it does per element.
+
+    ``effect`` is what it does to the element: ``KEPT`` actions keep it as
+    read (the engine does not even convert it, except a sequence, whose items
+    are still walked when ``recurse``), ``REMOVED`` ones delete it, every other
+    action ``CHANGED`` it. ``writes_option``: the Option is a value written
+    into the output, so it is the strategy's and never a file's PHI.
+    """
 
     name: str
     fn: ActionFn
@@ -117,6 +131,8 @@ class ActionSpec:
     validate_option: Callable[[str], object] | None = None
     recurse: bool = False  # walk into sequence items after the action
     description: str = ""
+    effect: Fate = Fate.CHANGED
+    writes_option: bool = False
 
 
 def action_accepts_vr(spec: ActionSpec, vr_text: str) -> bool:
@@ -546,12 +562,15 @@ def _combined(code: str) -> ActionFn:
 
 _SPECS = [
     ActionSpec("cleanTag", _clean_tag, TEXT_VRS, description="keep non-PHI words of free text"),
-    ActionSpec("delete", _delete, description="remove the element"),
+    ActionSpec("delete", _delete, description="remove the element", effect=Fate.REMOVED),
     ActionSpec("remove", _empty, recurse=False, description="VR-aware empty value"),
-    ActionSpec("keep", _keep, recurse=True, description="keep; sequence items still cleaned"),
+    ActionSpec("keep", _keep, recurse=True, description="keep; sequence items still cleaned",
+               effect=Fate.KEPT),
     ActionSpec("ensureTagExists", _ensure_exists, max_options=1, recurse=True,
-               description="keep; add with the Option (or empty) when missing"),
-    ActionSpec("replaceWithLiteral", _literal, min_options=1, max_options=1),
+               description="keep; add with the Option (or empty) when missing",
+               effect=Fate.KEPT, writes_option=True),
+    ActionSpec("replaceWithLiteral", _literal, min_options=1, max_options=1,
+               writes_option=True),
     ActionSpec("replaceWithRandomName", _random_name, frozenset({"PN", "LO", "SH", "UN"})),
     ActionSpec("replaceWithMapping", _mapping, max_options=1,
                validate_option=lambda o: _known_action(o),
@@ -574,8 +593,9 @@ _SPECS = [
     # DICOM PS3.15 Table E.1-1a action codes.
     ActionSpec("D", _dummy, recurse=True, description="dummy value of the same VR"),
     ActionSpec("Z", _empty, description="zero-length value"),
-    ActionSpec("X", _delete, description="remove"),
-    ActionSpec("K", _keep, recurse=True, description="keep; sequences still cleaned"),
+    ActionSpec("X", _delete, description="remove", effect=Fate.REMOVED),
+    ActionSpec("K", _keep, recurse=True, description="keep; sequences still cleaned",
+               effect=Fate.KEPT),
     ActionSpec("C", _clean, recurse=True, description="clean: similar meaning, not identifying"),
     ActionSpec("U", _uid, recurse=True, description="consistent replacement UID"),
     ActionSpec("Z/D", _combined("Z/D"), recurse=True),

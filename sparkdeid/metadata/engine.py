@@ -15,15 +15,22 @@ Two kinds of sequence item get more than their rows:
   engine cannot read: it is removed, unless it is the top-level Icon Image
   Sequence and the caller says a pixel stage regenerated it from the cleaned
   image (:mod:`sparkdeid.metadata.embedded_images`, ``cleaned_upstream``).
+
+Each element's handling returns a :class:`~sparkdeid.metadata.decisions.Decision`
+(kept on purpose, changed, removed, kept by default); :meth:`MetadataEngine.decisions`
+collects them by running this very walk on a copy, which is how the
+residual-PHI gate learns what the strategy keeps instead of restating it.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import MappingProxyType
 
 from pydicom.datadict import DicomDictionary
 from pydicom.dataelem import DataElement
@@ -34,6 +41,7 @@ from pydicom.uid import UID_dictionary
 from sparkdeid.dicom.codec import dictionary_vr, element_vr, read_dataset, write_dataset
 from sparkdeid.metadata import actions as act
 from sparkdeid.metadata import embedded_images as images
+from sparkdeid.metadata.decisions import Decision, ElementDecisions, Fate
 from sparkdeid.metadata.private_tags import PathStep, PrivateTagKnowledgeBase
 from sparkdeid.metadata.pseudonyms import Pseudonymizer
 from sparkdeid.metadata.strategy import Strategy, load_strategy
@@ -50,8 +58,8 @@ logger = logging.getLogger(__name__)
 STANDARD_UID_ROOT = "1.2.840.10008."
 PATIENT_KEY_KEYWORDS = ("PatientID", "PatientName", "StudyInstanceUID")
 _SHIFT_ACTIONS = ("shiftDateByRandomNbOfDays",)
-_KEEP_ACTIONS = frozenset({"keep", "K", "ensureTagExists"})
-_DELETE_ACTIONS = frozenset({"delete", "X"})
+# Pseudonyms made while only collecting decisions are thrown away: any key will do.
+_DECISIONS_ONLY_KEY = b"sparkdeid decisions only: every derived value is discarded"
 _UNLISTED_NEEDS_LOOK = frozenset({"SQ", "PN", "UI", "UT", "LT", "ST"})
 # Long free text no row names (e.g. a Text Value inside a Content Sequence) is
 # cleaned rather than trusted; short LO/SH values such as Code Meanings are kept.
@@ -89,6 +97,27 @@ class EngineConfig:
             self, "cleaned_upstream", images.validate_cleaned_upstream(self.cleaned_upstream)
         )
 
+    @classmethod
+    def for_decisions(
+        cls,
+        strategy_csv: str,
+        group_strategy_csv: str | None = None,
+        remove_private_tags: bool = True,
+        cleaned_upstream: tuple[str, ...] = (),
+    ) -> EngineConfig:
+        """The parts that decide what happens to each element, without the secret.
+
+        For :meth:`MetadataEngine.decisions` only: no value the engine derives
+        under this config is ever written anywhere.
+        """
+        return cls(
+            strategy_csv,
+            _DECISIONS_ONLY_KEY,
+            group_strategy_csv,
+            remove_private_tags,
+            cleaned_upstream=cleaned_upstream,
+        )
+
 
 @dataclass
 class DeidReport:
@@ -119,6 +148,10 @@ class MetadataEngine:
         ]
         self._content = StructuredContentCleaner(self.strategy)
         self._cleaned_upstream = frozenset(config.cleaned_upstream)
+        self.literal_values = frozenset(
+            rule.option for rule in self.strategy.rules
+            if act.ACTIONS[rule.action].writes_option and rule.option.strip()
+        )
 
     # ------------------------------------------------------------------ public
 
@@ -151,6 +184,26 @@ class MetadataEngine:
         self._mark(ds, ctx, had_study_date)
         return DeidReport(actions=ctx.stats, dates_shifted=ctx.dates_shifted)
 
+    def decisions(self, ds: Dataset) -> ElementDecisions:
+        """What :meth:`deidentify` decides for each element of ``ds``; ``ds`` is not changed.
+
+        Found by running the walk itself on a copy, so it cannot disagree with
+        it: same rule lookup, private-tag knowledge base, ``removePrivateTags``
+        and sequence handling. Free text is cleaned by the fail-closed default
+        (its fate is *changed* either way) and no ``replaceWithMapping`` table
+        is known, so mapped elements are decided by the row's fallback.
+        """
+        ctx = act.ActionContext(
+            pseudonyms=self.pseudonyms,
+            patient_key=patient_key(ds),
+            date_shift_max_days=self._date_shift_max_days,
+            sop_class_uid=str(ds.get("SOPClassUID", "")) or None,
+            decisions={},
+        )
+        self._walk(copy.deepcopy(ds), ctx, "", ())
+        assert ctx.decisions is not None
+        return ElementDecisions(MappingProxyType(ctx.decisions), self.literal_values)
+
     # ------------------------------------------------------------------ walk
 
     def _walk(
@@ -173,59 +226,73 @@ class MetadataEngine:
             group, element = tag >> 16, tag & 0xFFFF
             path = f"{prefix}({group:04X},{element:04X})"
             ctx.path = path
+            if group & 1 and 0x0010 <= element <= 0x00FF:
+                creators[tag] = str(ds[tag].value or "").strip()
+                continue
             if group & 1:
-                if 0x0010 <= element <= 0x00FF:
-                    creators[tag] = str(ds[tag].value or "").strip()
-                    continue
-                self._private(ds, tag, ctx, path, steps, creators)
-                continue
-            if element == 0x0000:  # group lengths go stale once values change
-                del ds[tag]
-                continue
-            upstream = (
-                images.upstream_decision(tag, self._cleaned_upstream)
-                if self._cleaned_upstream and not prefix
-                else None
-            )
-            rule = self.strategy.rule_for(tag)
-            vr = element_vr(ds, tag)
-            if upstream == "keep":
-                ctx.stats["kept_cleaned_upstream"] += 1
-                if vr == "SQ":
-                    self._walk_items(
-                        ds, ds[tag], ctx, path, steps + (PathStep(group, None, element),),
-                        images_cleaned=True,
-                    )
-                continue
-            if rule is None:
-                if upstream == "clean":
-                    act.apply_action(act.ACTIONS["cleanTag"], ctx, ds, ds[tag], "")
-                    ctx.stats["cleanTag"] += 1
-                elif tag not in DicomDictionary:
-                    del ds[tag]  # not in the standard: nobody can say it is safe
-                    ctx.stats["unknown_tag_removed"] += 1
-                elif vr in _UNLISTED_NEEDS_LOOK:
-                    self._unlisted(ds, ds[tag], ctx, path, steps)
-                continue
-            if rule.action in _KEEP_ACTIONS and vr != "SQ":
-                ctx.stats[rule.action] += 1
-                continue  # kept as read: the raw bytes are written back untouched
-            if rule.action in _DELETE_ACTIONS:
-                del ds[tag]
-                ctx.stats[rule.action] += 1
-                continue
-            elem = ds[tag]
-            spec = act.ACTIONS[rule.action]
-            act.apply_action(spec, ctx, ds, elem, rule.option)
+                decision = self._private(ds, tag, ctx, path, steps, creators)
+            else:
+                decision = self._standard(ds, tag, ctx, path, prefix, steps)
+            if ctx.decisions is not None:
+                ctx.decisions[path] = (
+                    decision if tag in ds else Decision(Fate.REMOVED, decision.action)
+                )
+        self._drop_empty_private_blocks(ds, creators, ctx, prefix)
+
+    def _standard(
+        self, ds: Dataset, tag: int, ctx: act.ActionContext, path: str, prefix: str, steps: tuple
+    ) -> Decision:
+        """A standard element: its rule (exact, wildcard, group), else what fails closed."""
+        group, element = tag >> 16, tag & 0xFFFF
+        if element == 0x0000:  # group lengths go stale once values change
+            del ds[tag]
+            return Decision(Fate.REMOVED, "group_length")
+        upstream = (
+            images.upstream_decision(tag, self._cleaned_upstream)
+            if self._cleaned_upstream and not prefix
+            else None
+        )
+        rule = self.strategy.rule_for(tag)
+        vr = element_vr(ds, tag)
+        if upstream == "keep":
+            ctx.stats["kept_cleaned_upstream"] += 1
+            if vr == "SQ":
+                self._walk_items(
+                    ds, ds[tag], ctx, path, steps + (PathStep(group, None, element),),
+                    images_cleaned=True,
+                )
+            return Decision(Fate.CHANGED, "kept_cleaned_upstream")  # a pixel stage cleaned it
+        if rule is None:
+            if upstream == "clean":
+                act.apply_action(act.ACTIONS["cleanTag"], ctx, ds, ds[tag], "")
+                ctx.stats["cleanTag"] += 1
+                return Decision(Fate.CHANGED, "cleanTag")
+            if tag not in DicomDictionary:
+                del ds[tag]  # not in the standard: nobody can say it is safe
+                ctx.stats["unknown_tag_removed"] += 1
+                return Decision(Fate.REMOVED, "unknown_tag_removed")
+            if vr in _UNLISTED_NEEDS_LOOK:
+                return self._unlisted(ds, ds[tag], ctx, path, steps)
+            return Decision(Fate.KEPT, "unlisted_kept")
+        spec = act.ACTIONS[rule.action]
+        if spec.effect is Fate.KEPT and vr != "SQ":
             ctx.stats[rule.action] += 1
-            if elem.VR == "SQ" and tag in ds:
-                if spec.recurse:
-                    self._walk_items(
-                        ds, elem, ctx, path, steps + (PathStep(group, None, element),)
-                    )
-                else:
-                    self._drop_unwalked_images(ds, tag, ctx)
-        self._drop_empty_private_blocks(ds, creators)
+            return Decision(Fate.KEPT, rule.action)  # the raw bytes are written back untouched
+        if spec.effect is Fate.REMOVED:
+            del ds[tag]
+            ctx.stats[rule.action] += 1
+            return Decision(Fate.REMOVED, rule.action)
+        elem = ds[tag]
+        act.apply_action(spec, ctx, ds, elem, rule.option)
+        ctx.stats[rule.action] += 1
+        if elem.VR == "SQ" and tag in ds:
+            if spec.recurse:
+                self._walk_items(
+                    ds, elem, ctx, path, steps + (PathStep(group, None, element),)
+                )
+            else:
+                self._drop_unwalked_images(ds, tag, ctx, path, Fate.KEPT_BY_DEFAULT)
+        return Decision(spec.effect, rule.action)
 
     def _walk_items(
         self,
@@ -254,6 +321,12 @@ class MetadataEngine:
             done = _NOTHING_DONE
             if is_content_item(item, sequence_tag):
                 done = self._content.clean_item(item, ctx, item_path)
+                if ctx.decisions is not None:
+                    for tag in done:
+                        fate = Fate.CHANGED if tag in item else Fate.REMOVED
+                        ctx.decisions[item_path + _tag_text(tag)] = Decision(
+                            fate, "content_item_value"
+                        )
             self._walk(item, ctx, item_path, steps, done)
         if len(survivors) < len(items):
             if survivors:
@@ -261,38 +334,50 @@ class MetadataEngine:
             else:
                 del parent[sequence_tag]
 
-    def _drop_unwalked_images(self, ds: Dataset, tag: int, ctx: act.ActionContext) -> None:
-        """A sequence kept without a walk (a catch-all private rule) still loses its images."""
+    def _drop_unwalked_images(
+        self, ds: Dataset, tag: int, ctx: act.ActionContext, path: str, fate: Fate
+    ) -> None:
+        """A sequence kept without a walk (a catch-all private rule) still loses its images.
+
+        What stays below it is kept as read: ``fate`` (on purpose or by default).
+        """
         if tag in ds and element_vr(ds, tag) == "SQ":
+            if ctx.decisions is not None:
+                _record_unwalked(ds[tag], path, fate, ctx.decisions)
             removed = images.drop_images_below(ds, tag)
             if removed:
                 ctx.stats["embedded_image_removed"] += removed
 
     def _unlisted(
         self, ds: Dataset, elem: DataElement, ctx: act.ActionContext, path: str, steps: tuple
-    ) -> None:
-        """No row names this tag: keep it, except what fails closed."""
+    ) -> Decision:
+        """No row names this tag: keep it, except what fails closed (looked at: changed)."""
         vr = elem.VR
         tag = int(elem.tag)
         if vr == "SQ":
             self._walk_items(
                 ds, elem, ctx, path, steps + (PathStep(tag >> 16, None, tag & 0xFFFF),)
             )
-        elif vr == "PN":
+            return Decision(Fate.CHANGED, "unlisted_sequence_walked")
+        if vr == "PN":
             act.empty_value(elem)
             ctx.stats["unlisted_person_name_emptied"] += 1
-        elif vr in _FREE_TEXT_VRS:
+            return Decision(Fate.CHANGED, "unlisted_person_name_emptied")
+        if vr in _FREE_TEXT_VRS:
             # Sentences (an annotation's text object) name people no header holds.
             cleaner = ctx.clean_narrative if tag in NARRATIVE_TEXT_TAGS else ctx.clean_text
             act.map_strings(elem, cleaner)
             ctx.stats["unlisted_free_text_cleaned"] += 1
-        elif vr == "UI" and any(not _is_standard_uid(str(v)) for v in act.values_of(elem)):
+            return Decision(Fate.CHANGED, "unlisted_free_text_cleaned")
+        if vr == "UI" and any(not _is_standard_uid(str(v)) for v in act.values_of(elem)):
             act.set_values(
                 elem,
                 [v if _is_standard_uid(str(v)) else self.pseudonyms.uid(str(v))
                  for v in act.values_of(elem)],
             )
             ctx.stats["unlisted_uid_replaced"] += 1
+            return Decision(Fate.CHANGED, "unlisted_uid_replaced")
+        return Decision(Fate.CHANGED, "unlisted_uid_checked")  # standard UIDs, left as read
 
     def _private(
         self,
@@ -302,41 +387,45 @@ class MetadataEngine:
         path: str,
         steps: tuple,
         creators: dict[int, str],
-    ) -> None:
+    ) -> Decision:
+        """A private element: a row naming it, else the private rule or ``removePrivateTags``."""
         group, element = tag >> 16, tag & 0xFFFF
         exact = self.strategy.rule_for(tag)
         if exact is not None:  # a row naming this private tag wins over the private rule
-            act.apply_action(act.ACTIONS[exact.action], ctx, ds, ds[tag], exact.option)
+            spec = act.ACTIONS[exact.action]
+            act.apply_action(spec, ctx, ds, ds[tag], exact.option)
             ctx.stats[exact.action] += 1
-            self._drop_unwalked_images(ds, tag, ctx)
-            return
+            self._drop_unwalked_images(ds, tag, ctx, path, spec.effect)
+            return Decision(spec.effect, exact.action)
         rule = self.strategy.private_rule
         creator = creators.get((group << 16) | (element >> 8))
         if creator is None or element < 0x1000:
             del ds[tag]  # orphan private element: no creator says what it is
             ctx.stats["private_orphan_removed"] += 1
-            return
+            return Decision(Fate.REMOVED, "private_orphan_removed")
         if rule is None:
             if self.config.remove_private_tags:
                 del ds[tag]
                 ctx.stats["private_removed"] += 1
-            else:
-                self._drop_unwalked_images(ds, tag, ctx)
-            return
+                return Decision(Fate.REMOVED, "private_removed")
+            self._drop_unwalked_images(ds, tag, ctx, path, Fate.KEPT_BY_DEFAULT)
+            return Decision(Fate.KEPT_BY_DEFAULT, "private_kept")
         if rule.action != "retainSafePrivate":
             spec = act.ACTIONS[rule.action]
             act.apply_action(spec, ctx, ds, ds[tag], rule.option)
             ctx.stats[f"private_{rule.action}"] += 1
-            self._drop_unwalked_images(ds, tag, ctx)
-            return
+            # a blanket keep says nothing about this tag's value
+            fate = Fate.KEPT_BY_DEFAULT if spec.effect is Fate.KEPT else spec.effect
+            self._drop_unwalked_images(ds, tag, ctx, path, fate)
+            return Decision(fate, f"private_{rule.action}")
         step = PathStep(group, creator, element & 0xFF)
         assert self._kb is not None
         disposition = self._kb.disposition(steps + (step,))
         if disposition in (None, "d", "na"):
             del ds[tag]
             ctx.stats[f"private_{disposition or 'unknown'}"] += 1
-            return
-        self._apply_disposition(ds, ds[tag], ctx, path, steps + (step,), disposition)
+            return Decision(Fate.REMOVED, f"private_{disposition or 'unknown'}")
+        return self._apply_disposition(ds, ds[tag], ctx, path, steps + (step,), disposition)
 
     def _apply_disposition(
         self,
@@ -346,17 +435,19 @@ class MetadataEngine:
         path: str,
         steps: tuple,
         disposition: str | None,
-    ) -> None:
-        ctx.stats[f"private_{disposition or 'unknown'}"] += 1
+    ) -> Decision:
+        """TCIA's disposition for a private element: keep, hash, shift or remove."""
+        name = f"private_{disposition or 'unknown'}"
+        ctx.stats[name] += 1
         if disposition == "k":
             if elem.VR == "SQ":
                 self._walk_items(ds, elem, ctx, path, steps)
-            return
+            return Decision(Fate.KEPT, name)
         if disposition == "h":
             values = act.values_of(elem)
             looks_uid = values and all(_looks_like_uid(str(v)) for v in values)
             act.apply_action(act.ACTIONS["U" if looks_uid else "hashId"], ctx, ds, elem, "")
-            return
+            return Decision(Fate.CHANGED, name)
         if disposition in ("o", "oi"):
             shifted = (
                 act.shift_temporal(ctx, elem, ctx.day_offset())
@@ -366,16 +457,25 @@ class MetadataEngine:
             if not shifted and elem.tag in ds:
                 del ds[elem.tag]  # a date whose form is unknown: nothing safe to keep
                 ctx.stats["private_date_removed"] += 1
-            return
+            return Decision(Fate.CHANGED, name)
         del ds[elem.tag]  # d, na and anything unknown
+        return Decision(Fate.REMOVED, name)
 
     @staticmethod
-    def _drop_empty_private_blocks(ds: Dataset, creators: dict[int, str]) -> None:
+    def _drop_empty_private_blocks(
+        ds: Dataset, creators: dict[int, str], ctx: act.ActionContext, prefix: str
+    ) -> None:
+        """A creator stays (as read) while its block keeps an element, and goes with the last."""
         for creator_tag in creators:
             group, block = creator_tag >> 16, creator_tag & 0xFF
             low, high = (group << 16) | (block << 8), (group << 16) | (block << 8) | 0xFF
-            if not any(low <= int(t) <= high for t in ds.keys() if (int(t) >> 16) == group):
+            kept = any(low <= int(t) <= high for t in ds.keys() if (int(t) >> 16) == group)
+            if not kept:
                 del ds[creator_tag]
+            if ctx.decisions is not None:
+                ctx.decisions[prefix + _tag_text(creator_tag)] = Decision(
+                    Fate.KEPT_BY_DEFAULT if kept else Fate.REMOVED, "private_creator"
+                )
 
     def _ensure_tags(self, ds: Dataset) -> None:
         for rule in self._ensure_rules:
@@ -411,6 +511,31 @@ class MetadataEngine:
             ds.LongitudinalTemporalInformationModified = "REMOVED"
         elif had_study_date:
             ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
+
+
+def _tag_text(tag: int) -> str:
+    """A tag as the walk's paths write it: ``(0010,0020)``."""
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+def _record_unwalked(
+    elem: DataElement, path: str, fate: Fate, decisions: dict[str, Decision]
+) -> None:
+    """Everything below a sequence kept without a walk, as :func:`images.drop_images_below`
+    leaves it: image items removed, the rest kept as read."""
+    for index, item in enumerate(elem.value or []):
+        if images.holds_image(item):
+            continue  # removed, with all it holds
+        for key in list(item.keys()):
+            tag = int(key)
+            child = f"{path}[{index}].{_tag_text(tag)}"
+            if element_vr(item, tag) != "SQ":
+                decisions[child] = Decision(fate, "kept_unwalked")
+                continue
+            items = list(item[tag].value or [])
+            only_images = bool(items) and all(images.holds_image(i) for i in items)
+            decisions[child] = Decision(Fate.REMOVED if only_images else fate, "kept_unwalked")
+            _record_unwalked(item[tag], child, fate, decisions)
 
 
 def _is_standard_uid(value: str) -> bool:

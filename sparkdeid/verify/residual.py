@@ -15,12 +15,17 @@ a value of PatientID found at OtherPatientIDsSequence[0].PatientID`` --
 keywords and tag paths, never the value -- so the batch and streaming jobs
 quarantine the input instead of writing the output.
 
-**The strategy decides what is PHI.** Values the strategy keeps on purpose
-are not residual: an element whose rule keeps it (``K``, ``keep``,
-``ensureTagExists``), a standard tag no rule names that the engine keeps as
-read, a private tag kept (``removePrivateTags`` off, or ``k`` in TCIA's
-knowledge base under ``retainSafePrivate``). Their values are excluded
-wherever they turn up. Further guards against quarantining a good file:
+**The strategy decides what is PHI**, and the gate does not restate it: it
+reads the metadata engine's own decisions for the original
+(:meth:`~sparkdeid.metadata.engine.MetadataEngine.decisions`, the engine's
+walk run on a copy). Values the engine keeps on purpose are not residual: an
+element whose rule keeps it (an action whose registry entry says it keeps),
+a standard tag no rule names that the engine keeps as read, a private tag
+TCIA's knowledge base marks ``k`` under ``retainSafePrivate``. Their values
+are excluded wherever they turn up. A private tag kept only wholesale
+(``removePrivateTags`` off, a catch-all keep) is not on purpose, so a
+patient id copied into one is still found. Further guards against
+quarantining a good file:
 
 * the strategy's own replacement values (``replaceWithLiteral`` and
   ``ensureTagExists`` options, the dummies) and placeholders are never PHI;
@@ -44,17 +49,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from functools import lru_cache
 from typing import Any
 
-from pydicom.datadict import DicomDictionary
 from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
 
-from sparkdeid.dicom.codec import element_vr, read_dataset
+from sparkdeid.dicom.codec import read_dataset
 from sparkdeid.errors import SparkDeidError
-from sparkdeid.metadata.private_tags import PathStep, PrivateTagKnowledgeBase
-from sparkdeid.metadata.strategy import Strategy, load_strategy
+from sparkdeid.metadata.decisions import ElementDecisions, Fate
+from sparkdeid.metadata.engine import EngineConfig, compiled_engine
 from sparkdeid.ner.allow_list import is_vocabulary_word
 from sparkdeid.ner.base import HeaderTerm
 from sparkdeid.ner.header import LABELS, header_terms_of, match_terms
@@ -63,7 +66,6 @@ from sparkdeid.verify.phi_values import (
     MetadataFinding,
     PhiValue,
     element_label,
-    element_texts,
     find_in_dataset,
     output_texts,
     phi_values,
@@ -75,14 +77,9 @@ logger = logging.getLogger(__name__)
 STANDARD_UID_ROOT = "1.2.840.10008."
 PIXEL_MIN_SCORE = 0.9  # exact, or exact after folding OCR confusions (header.match_terms)
 MAX_NAMED_FINDINGS = 3
-
-_KEEP_ACTIONS = frozenset({"keep", "K", "ensureTagExists"})
-_DELETE_ACTIONS = frozenset({"delete", "X"})
-_LITERAL_ACTIONS = frozenset({"replaceWithLiteral", "ensureTagExists"})
-# What the engine does not keep as read when no row names a standard tag.
-_UNLISTED_NOT_KEPT = frozenset({"SQ", "PN", "UI", "UT", "LT", "ST"})
 _DATE_VRS = frozenset({"DA", "DT", "TM", "UI"})
 _TOKEN = re.compile(r"[^\W_]+")
+_TAG_IN_PATH = re.compile(r"\(([0-9A-F]{4}),([0-9A-F]{4})\)")
 
 
 class GateMode(str, Enum):
@@ -113,43 +110,36 @@ class ResidualPhiError(SparkDeidError, ValueError):
 
 @dataclass(frozen=True)
 class GatePolicy:
-    """What the strategy keeps on purpose: the parts of the engine config the gate needs.
+    """The parts of the engine config that decide what is kept on purpose.
 
-    Hashable and picklable (no secret), so compiled policies are cached per process.
+    Hashable and picklable (no secret), so the engine compiled from it is
+    cached per process. ``cleaned_upstream`` is the engine's (which pixel
+    stages cleaned overlays, icons, documents); empty when unknown.
     """
 
     strategy_csv: str
     group_strategy_csv: str | None = None
     remove_private_tags: bool = True
+    cleaned_upstream: tuple[str, ...] = ()
 
     @classmethod
-    def from_engine_config(cls, config: Any) -> GatePolicy:
+    def from_engine_config(cls, config: EngineConfig) -> GatePolicy:
         """From an :class:`~sparkdeid.metadata.engine.EngineConfig` (the secret is not kept)."""
-        return cls(config.strategy_csv, config.group_strategy_csv, config.remove_private_tags)
+        return cls(
+            config.strategy_csv,
+            config.group_strategy_csv,
+            config.remove_private_tags,
+            tuple(config.cleaned_upstream),
+        )
 
-
-@dataclass(frozen=True)
-class _Compiled:
-    strategy: Strategy
-    knowledge_base: PrivateTagKnowledgeBase | None
-    remove_private_tags: bool
-    replacement_values: frozenset[str]
-
-
-@lru_cache(maxsize=8)
-def _compiled(policy: GatePolicy) -> _Compiled:
-    strategy = load_strategy(policy.strategy_csv, policy.group_strategy_csv)
-    private_rule = strategy.private_rule
-    kb = (
-        PrivateTagKnowledgeBase.default()
-        if private_rule is not None and private_rule.action == "retainSafePrivate"
-        else None
-    )
-    literals = frozenset(
-        rule.option.strip().upper() for rule in strategy.rules
-        if rule.action in _LITERAL_ACTIONS and rule.option.strip()
-    )
-    return _Compiled(strategy, kb, policy.remove_private_tags, literals)
+    def engine_config(self) -> EngineConfig:
+        """The engine config whose decisions the gate reads (no secret: values are discarded)."""
+        return EngineConfig.for_decisions(
+            self.strategy_csv,
+            self.group_strategy_csv,
+            self.remove_private_tags,
+            self.cleaned_upstream,
+        )
 
 
 # How the strategy treats one element of the original, by tag path.
@@ -157,89 +147,46 @@ DELIBERATE = "deliberate"  # kept: by its rule, as a standard tag no rule names,
 PROCESSED = "processed"  # a rule (or the engine's cleaner) changed it as needed: unchanged = safe
 DEFAULT = "default"  # kept only by a blanket private rule (or removePrivateTags off)
 
+_GATE_DECISION = {
+    Fate.KEPT: DELIBERATE,
+    Fate.CHANGED: PROCESSED,
+    Fate.KEPT_BY_DEFAULT: DEFAULT,
+}
+
+
+def engine_decisions(ds: Dataset, policy: GatePolicy) -> ElementDecisions:
+    """What the metadata engine does to each element of ``ds`` under ``policy``."""
+    return compiled_engine(policy.engine_config()).decisions(ds)
+
+
+def _label(engine_path: str) -> str:
+    """``(0040,A730)[0].(0040,A160)`` as :func:`phi_values` names it.
+
+    That is ``ContentSequence[0].TextValue``: keywords, ``(gggg,eeee)`` for private tags.
+    """
+    return _TAG_IN_PATH.sub(lambda m: element_label(int(m.group(1) + m.group(2), 16)), engine_path)
+
 
 def strategy_decisions(ds: Dataset, policy: GatePolicy) -> dict[str, str]:
     """Tag path (as :func:`phi_values` names sources) -> how the strategy treats it.
 
-    Removed elements are absent. A value kept by its rule, or as a standard
-    attribute no rule names (the engine keeps those by design), is deliberate;
-    one kept only because private tags are kept wholesale (``removePrivateTags``
-    off, a catch-all private ``K``) is not, so a patient id copied into a
-    private tag is still found.
+    Read from :func:`engine_decisions`. Removed elements are absent. A value
+    the engine keeps on purpose is deliberate; one kept only because private
+    tags are kept wholesale (``removePrivateTags`` off, a catch-all private
+    ``K``) is not, so a patient id copied into a private tag is still found.
     """
-    decisions: dict[str, str] = {}
-    _walk_decisions(ds, _compiled(policy), "", (), decisions)
-    return decisions
+    decisions = engine_decisions(ds, policy)
+    return {
+        _label(path): _GATE_DECISION[decision.fate]
+        for path, decision in decisions.by_path.items()
+        if decision.fate is not Fate.REMOVED
+    }
 
 
-def _walk_decisions(ds: Dataset, compiled: _Compiled, prefix: str,
-                    steps: tuple[PathStep, ...], decisions: dict[str, str]) -> None:
-    strategy = compiled.strategy
-    creators: dict[int, str] = {}
-    for key in list(ds.keys()):
-        tag = int(key)
-        group, element = tag >> 16, tag & 0xFFFF
-        vr = element_vr(ds, tag)
-        path = prefix + element_label(tag)
-        step: PathStep | None = PathStep(group, None, element)
-        decision: str | None
-        if group & 1:
-            if 0x0010 <= element <= 0x00FF:
-                creators[tag] = " ".join(element_texts(ds, tag)).strip()
-                continue
-            decision, step = _private_decision(compiled, tag, creators, steps)
-        elif element == 0x0000:
-            continue
-        else:
-            rule = strategy.rule_for(tag)
-            if rule is None:
-                if tag not in DicomDictionary:
-                    continue  # the engine removes what the standard does not define
-                # the engine keeps standard attributes no row names, by design
-                decision = PROCESSED if vr in _UNLISTED_NOT_KEPT else DELIBERATE
-            elif rule.action in _DELETE_ACTIONS:
-                continue
-            else:
-                decision = DELIBERATE if rule.action in _KEEP_ACTIONS else PROCESSED
-        if step is None or decision is None:
-            continue  # removed with everything below it
-        decisions[path] = decision
-        if vr == "SQ":
-            try:
-                items = ds[tag].value or []
-            except Exception:
-                continue
-            for number, item in enumerate(items):
-                _walk_decisions(item, compiled, f"{path}[{number}].", steps + (step,),
-                                decisions)
-
-
-def _private_decision(
-    compiled: _Compiled, tag: int, creators: dict[int, str], steps: tuple[PathStep, ...]
-) -> tuple[str | None, PathStep | None]:
-    """(decision, path step to walk its items with); (None, None) when it is removed."""
-    group, element = tag >> 16, tag & 0xFFFF
-    exact = compiled.strategy.rule_for(tag)
-    creator = creators.get((group << 16) | (element >> 8))
-    step = PathStep(group, creator, element & 0xFF)
-    if exact is not None:
-        if exact.action in _DELETE_ACTIONS:
-            return None, None
-        return (DELIBERATE if exact.action in _KEEP_ACTIONS else PROCESSED), step
-    if creator is None or element < 0x1000:
-        return None, None
-    rule = compiled.strategy.private_rule
-    if rule is None:
-        return (None, None) if compiled.remove_private_tags else (DEFAULT, step)
-    if rule.action in _DELETE_ACTIONS:
-        return None, None
-    if rule.action != "retainSafePrivate":
-        return (DEFAULT if rule.action in _KEEP_ACTIONS else PROCESSED), step
-    assert compiled.knowledge_base is not None
-    disposition = compiled.knowledge_base.disposition(steps + (step,))
-    if disposition in (None, "d", "na"):
-        return None, None
-    return (DELIBERATE if disposition == "k" else PROCESSED), step
+def replacement_values(policy: GatePolicy) -> frozenset[str]:
+    """The strategy's own literal values, upper-cased: never a file's PHI."""
+    literals = compiled_engine(policy.engine_config()).literal_values
+    return frozenset(value.strip().upper() for value in literals)
 
 
 # --------------------------------------------------------------------------- metadata
@@ -288,9 +235,14 @@ def residual_values(
     dropped altogether (the strategy deems it safe, so a copy elsewhere leaks
     nothing more).
     """
-    decisions = strategy_decisions(original, policy)
+    return _residual_values(original, output, policy, strategy_decisions(original, policy))
+
+
+def _residual_values(
+    original: Dataset, output: Dataset, policy: GatePolicy, decisions: dict[str, str]
+) -> list[ResidualValue]:
     texts = _texts_by_location(output)
-    replacements = _compiled(policy).replacement_values
+    replacements = replacement_values(policy)
     candidates = [
         v for v in phi_values(original)
         if _identifying(v) and v.value.strip().upper() not in replacements
@@ -320,7 +272,8 @@ def metadata_residuals(
 
     Empty for a correct output. See the module docstring for what is not counted.
     """
-    residual = residual_values(original, output, policy)
+    decisions = strategy_decisions(original, policy)
+    residual = _residual_values(original, output, policy, decisions)
     if not residual:
         return []
     # findings name a value by kind and sources; values sharing both share the strictest set
@@ -332,7 +285,6 @@ def metadata_residuals(
     meta = getattr(output, "file_meta", None)
     if meta is not None:
         vrs.update((path, vr) for path, _, _, vr in walk_elements(meta, "FileMeta."))
-    decisions = strategy_decisions(original, policy)
     before = _texts_by_location(original)
     by_key: dict[tuple[str, tuple[str, ...]], set[str]] = {}
     for r in residual:
