@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING
 
 from sparkdeid import schemas
 from sparkdeid.jobs.output_names import LAYOUTS, check_layout
+from sparkdeid.pipeline import FILL_CHOICES, FRAME_REUSE, GATE_MODES, DeidSettings
 
 if TYPE_CHECKING:
     from pyspark.ml import Pipeline, PipelineModel
     from pyspark.sql import SparkSession
 
 MIB = 1024 * 1024
+DEFAULTS = DeidSettings()  # the run's defaults, written once (sparkdeid.pipeline)
 COMMANDS = ("deid", "stream")
 GROUP_TITLE = "de-identification options (shared by deid and stream)"
 
@@ -57,32 +59,32 @@ def add_deid_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     add("--redact-all", action="store_true",
         help="full anonymisation: mask every burned-in word and use the basic profile "
         "unless --strategy names another")
-    add("--ocr-engine", default="rapidocr",
+    add("--ocr-engine", default=DEFAULTS.engine,
         help="OCR back-end: rapidocr (default), tesseract, paddleocr")
-    add("--scale", type=int, default=0,
+    add("--scale", type=int, default=DEFAULTS.scale,
         help="render frames at this width for OCR (0 = original size)")
-    add("--fill", choices=("black", "background"), default="black",
+    add("--fill", choices=FILL_CHOICES, default=DEFAULTS.fill,
         help="how masked regions are filled")
     add("--force-output", action="store_true",
         help="write Explicit VR Little Endian when a changed frame cannot be re-encoded in "
         "its own transfer syntax (default: error row)")
-    add("--frame-reuse", choices=("changed", "strict", "off"), default="changed",
+    add("--frame-reuse", choices=FRAME_REUSE, default=DEFAULTS.frame_reuse,
         help="multi-frame files: read only frames/areas with new text (changed), every "
         "changed area (strict), or every frame whole (off)")
     add("--large-file-mb", type=int, default=256,
         help="local files of this size or more go frame by frame from disk to disk "
         "(bounded memory; 0 = never)")
-    add("--max-file-mb", type=int, default=1024,
+    add("--max-file-mb", type=int, default=DEFAULTS.max_file_bytes // MIB,
         help="refuse (error row) files of more MiB on the in-memory route, before reading "
         "them (0 = no limit; files of --large-file-mb or more are streamed and not "
         "subject to it)")
-    add("--max-frames", type=int, default=100_000,
+    add("--max-frames", type=int, default=DEFAULTS.max_frames,
         help="refuse files declaring more frames (0 = no limit)")
-    add("--max-decoded-mpixels", type=int, default=2048,
+    add("--max-decoded-mpixels", type=int, default=DEFAULTS.max_decoded_pixels // MIB,
         help="refuse files whose header declares more decoded pixel values (rows x columns "
         "x samples x frames; one frame on the streamed route), in units of 2**20 "
         "(0 = no limit)")
-    add("--residual-check", choices=("metadata", "pixels", "off"), default="metadata",
+    add("--residual-check", choices=GATE_MODES, default=DEFAULTS.residual_check,
         help="after de-identification, fail (quarantine) a file whose output still holds "
         "values from its own header that the strategy does not keep: in the metadata "
         "(default), also in OCR of the output's frames (pixels; roughly doubles OCR cost), "
@@ -129,37 +131,30 @@ def deid_run(args: argparse.Namespace) -> DeidRun:
     aggregates on ``path`` and ``relative_path``, which both the batch job and
     the stream provide.
     """
-    from sparkdeid import pipeline
     from sparkdeid.jobs.batch import RELPATH_COL
 
-    metadata = {
-        "strategy": args.strategy or ("basic" if args.redact_all else "tcia"),
-        "group_strategy": args.group_strategy,
-        "secret_file": args.secret_file,
-        "remove_private_tags": not args.keep_private_tags,
-        "max_file_bytes": args.max_file_mb * MIB,
-    }
-    pipeline.metadata_deidentifier(**metadata).engine_config()  # fail before Spark starts
-    if args.metadata_only:
-        chosen = pipeline.metadata_pipeline(input_col=schemas.PATH_COL,
-                                            residual_check=args.residual_check, **metadata)
-    else:
-        build = pipeline.anonymisation_pipeline if args.redact_all else pipeline.full_pipeline
-        chosen = build(
-            input_col=schemas.PATH_COL,
-            agg_cols=(schemas.PATH_COL, RELPATH_COL),
-            engine=args.ocr_engine,
-            scale=args.scale,
-            frame_reuse=args.frame_reuse,
-            fill=args.fill,
-            force_output=args.force_output,
-            max_frames=args.max_frames,
-            max_decoded_pixels=args.max_decoded_mpixels * MIB,
-            residual_check=args.residual_check,
-            **metadata,
-        )
+    settings = DeidSettings(
+        metadata_only=args.metadata_only,
+        redact_all=args.redact_all,
+        strategy=args.strategy or "",
+        group_strategy=args.group_strategy,
+        secret_file=args.secret_file,
+        remove_private_tags=not args.keep_private_tags,
+        engine=args.ocr_engine,
+        scale=args.scale,
+        frame_reuse=args.frame_reuse,
+        fill=args.fill,
+        force_output=args.force_output,
+        max_file_bytes=args.max_file_mb * MIB,
+        max_frames=args.max_frames,
+        max_decoded_pixels=args.max_decoded_mpixels * MIB,
+        residual_check=args.residual_check,
+        input_col=schemas.PATH_COL,
+        agg_cols=(schemas.PATH_COL, RELPATH_COL),
+    )
+    settings.deidentifier().engine_config()  # fail (strategy, secret) before Spark starts
     return DeidRun(
-        pipeline=chosen,
+        pipeline=settings.pipeline(),
         large_file_bytes=args.large_file_mb * MIB,
         output_layout=check_layout(args.output_layout),
         overwrite=args.overwrite,

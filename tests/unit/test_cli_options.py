@@ -10,8 +10,11 @@ import argparse
 
 import pytest
 
+from sparkdeid import schemas
 from sparkdeid.cli import _build_parser
-from sparkdeid.jobs.options import GROUP_TITLE, deid_run
+from sparkdeid.jobs.batch import RELPATH_COL
+from sparkdeid.jobs.options import GROUP_TITLE, DeidRun, deid_run
+from sparkdeid.pipeline import DeidSettings, full_pipeline
 
 SOURCE_OPTIONS = {
     "deid": {"--input", "--output"},
@@ -81,3 +84,29 @@ def test_the_same_words_build_the_same_run_on_both_commands(words, monkeypatch):
         assert "DicomDrawRegions" in names
         drawn = dict(_stage_params(runs[0]))["DicomDrawRegions"]
         assert drawn["fill"] == "background"
+
+
+def test_the_command_line_defaults_are_the_settings_defaults(monkeypatch):
+    """No default is written twice: the CLI with no options builds the API's default pipeline."""
+    monkeypatch.setenv("SPARKDEID_SECRET", "cli-options-test-secret")
+    run = deid_run(_build_parser().parse_args(["deid", *REQUIRED["deid"]]))
+    api = DeidSettings(input_col=schemas.PATH_COL,
+                       agg_cols=(schemas.PATH_COL, RELPATH_COL)).pipeline()
+    assert _stage_params(run) == _stage_params(DeidRun(api, 0, "relative", False, True, None))
+    from_api = full_pipeline(input_col=schemas.PATH_COL, agg_cols=[schemas.PATH_COL, RELPATH_COL])
+    assert _stage_params(run) == _stage_params(DeidRun(from_api, 0, "relative", False, True, None))
+
+
+@pytest.mark.parametrize("field, value", [
+    ("frame_reuse", "sometimes"), ("frame_sampling", "every"), ("overlays", "keep"),
+    ("documents", "drop"), ("fill", "white"), ("residual_check", "strict"),
+])
+def test_settings_refuse_an_unknown_choice_when_made(field, value):
+    with pytest.raises(ValueError, match=field):
+        DeidSettings(**{field: value})
+
+
+def test_anonymisation_defaults_to_the_basic_profile_unless_a_strategy_is_named():
+    assert DeidSettings(redact_all=True).strategy_name == "basic"
+    assert DeidSettings(redact_all=True, strategy="tcia").strategy_name == "tcia"
+    assert DeidSettings().strategy_name == "tcia"
