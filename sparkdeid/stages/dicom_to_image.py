@@ -25,9 +25,7 @@ from typing import Any
 
 import pandas as pd
 from pyspark import keyword_only
-from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
-from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 from pyspark.sql.types import ArrayType, IntegerType, StructField, StructType
 
@@ -49,9 +47,11 @@ from sparkdeid.dicom.limits import (
 from sparkdeid.dicom.overlays import overlay_bits, overlay_planes, render_overlay
 from sparkdeid.ner.header import header_terms_of
 from sparkdeid.ocr.frame_reuse import planned_frames
+from sparkdeid.stages.base import DeidStage
 from sparkdeid.stages.cells import image_cell
 from sparkdeid.stages.params import (
-    HasErrorCol,
+    HasFrameCols,
+    HasHeaderTermsCol,
     HasInputCol,
     HasKeepInput,
     HasOutputCol,
@@ -59,7 +59,7 @@ from sparkdeid.stages.params import (
     HasResourceLimits,
     one_of,
 )
-from sparkdeid.stages.rows import FileStageError, file_id, safe_message, source_bytes
+from sparkdeid.stages.rows import row_failure, source_bytes
 
 NO_PIXELS_FRAME = -1
 FRAME_REUSE = ("changed", "strict", "off")
@@ -69,7 +69,8 @@ _FLUSH_BYTES = 64 * 1024 * 1024
 
 
 class _DicomToImageParams(
-    HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, HasErrorCol, HasResourceLimits
+    HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, HasResourceLimits, HasFrameCols,
+    HasHeaderTermsCol,
 ):
     frameLimit: Param[int] = Param(
         Params._dummy(),
@@ -99,17 +100,6 @@ class _DicomToImageParams(
         "files); off = buffer a whole input batch before handing it over",
         typeConverter=TypeConverters.toBoolean,
     )
-    headerTermsCol: Param[str] = Param(
-        Params._dummy(),
-        "headerTermsCol",
-        "output column with the file's identifying header values, for NerDeid's "
-        "header-informed recognizer ('' = do not extract)",
-        typeConverter=TypeConverters.toString,
-    )
-    frameCol: Param[str] = Param(
-        Params._dummy(), "frameCol", "output column with the frame index (-1 = no Pixel Data)",
-        typeConverter=TypeConverters.toString,
-    )
     frameReuse: Param[str] = Param(
         Params._dummy(),
         "frameReuse",
@@ -125,37 +115,16 @@ class _DicomToImageParams(
         "Data, so text in overlays is read and cleaned",
         typeConverter=TypeConverters.toBoolean,
     )
-    numFramesCol: Param[str] = Param(
-        Params._dummy(), "numFramesCol", "output column with the file's number of frames",
-        typeConverter=TypeConverters.toString,
-    )
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._setDefault(
-            inputCol=schemas.CONTENT_COL,
-            outputCol=schemas.IMAGE_COL,
-            keepInput=True,
-            frameLimit=0,
-            frameSampling="all",
-            scale=0,
-            memoryOptimized=True,
-            headerTermsCol=schemas.HEADER_TERMS_COL,
-            frameCol=schemas.FRAME_COL,
-            numFramesCol=schemas.NUM_FRAMES_COL,
-            frameReuse="changed",
-            renderOverlays=True,
-        )
 
 
-class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, DefaultParamsWritable):
+class DicomToImage(DeidStage, _DicomToImageParams):
     """Decode DICOM pixel data frame by frame into 8-bit images for OCR.
 
     Modality and VOI windowing are applied where the file has them, otherwise
-    a robust min-max stretch; palette and YBR colour become RGB.
+    a robust min-max stretch; palette and YBR colour become RGB. Its output
+    rows are frames, so ``skip`` drops nothing here: a file that fails is
+    dropped whole by DicomDrawRegions (see :class:`~sparkdeid.stages.base.DeidStage`).
     """
-
-    _input_kwargs: dict[str, Any]
 
     @keyword_only
     def __init__(
@@ -181,38 +150,6 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
         maxDecodedPixels: int = DEFAULT_MAX_DECODED_PIXELS,
     ) -> None:
         super().__init__()
-        self._set(**self._input_kwargs)
-
-    @keyword_only
-    def setParams(
-        self,
-        *,
-        inputCol: str = schemas.CONTENT_COL,
-        outputCol: str = schemas.IMAGE_COL,
-        pathCol: str = schemas.PATH_COL,
-        keepInput: bool = True,
-        errorCol: str = schemas.ERROR_COL,
-        handleInvalid: str = "keep",
-        frameLimit: int = 0,
-        frameSampling: str = "all",
-        scale: int = 0,
-        memoryOptimized: bool = True,
-        headerTermsCol: str = schemas.HEADER_TERMS_COL,
-        frameCol: str = schemas.FRAME_COL,
-        numFramesCol: str = schemas.NUM_FRAMES_COL,
-        frameReuse: str = "changed",
-        renderOverlays: bool = True,
-        maxFileBytes: int = DEFAULT_MAX_BYTES,
-        maxFrames: int = DEFAULT_MAX_FRAMES,
-        maxDecodedPixels: int = DEFAULT_MAX_DECODED_PIXELS,
-    ) -> DicomToImage:
-        return self._set(**self._input_kwargs)
-
-    def setInputCol(self, value: str) -> DicomToImage:
-        return self._set(inputCol=value)
-
-    def setOutputCol(self, value: str) -> DicomToImage:
-        return self._set(outputCol=value)
 
     def setFrameLimit(self, value: int) -> DicomToImage:
         return self._set(frameLimit=value)
@@ -237,24 +174,6 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
 
     def getMemoryOptimized(self) -> bool:
         return self.getOrDefault(self.memoryOptimized)
-
-    def setHeaderTermsCol(self, value: str) -> DicomToImage:
-        return self._set(headerTermsCol=value)
-
-    def getHeaderTermsCol(self) -> str:
-        return self.getOrDefault(self.headerTermsCol)
-
-    def setFrameCol(self, value: str) -> DicomToImage:
-        return self._set(frameCol=value)
-
-    def getFrameCol(self) -> str:
-        return self.getOrDefault(self.frameCol)
-
-    def setNumFramesCol(self, value: str) -> DicomToImage:
-        return self._set(numFramesCol=value)
-
-    def getNumFramesCol(self) -> str:
-        return self.getOrDefault(self.numFramesCol)
 
     def setFrameReuse(self, value: str) -> DicomToImage:
         return self._set(frameReuse=value)
@@ -282,16 +201,7 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
         plane_col, overlays = schemas.PLANE_COL, self.getRenderOverlays()
         limits = self.file_limits()
 
-        produced = {output_col, frame_col, frames_col, error_col, areas_col, reuse_col,
-                    plane_col} | (
-            {terms_col} - {""}
-        )
-        carried = [
-            f for f in dataset.schema.fields
-            if f.name not in produced and (keep_input or f.name != input_col)
-        ]
-        fields = [StructField(f.name, f.dataType, f.nullable, f.metadata) for f in carried]
-        fields += [
+        fields = [
             StructField(output_col, schemas.IMAGE_TYPE, True),
             StructField(frame_col, IntegerType(), True),
             StructField(frames_col, IntegerType(), True),
@@ -301,9 +211,11 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
         ]
         if terms_col:
             fields.append(StructField(terms_col, schemas.HEADER_TERMS_TYPE, True))
-        fields.append(StructField(error_col, schemas.FIELD_STRING, True))
-        schema = StructType(fields)
-        carried_names = [f.name for f in carried]
+        schema = self._row_job(
+            dataset.schema, input_col, fields, keep_input=keep_input, whole_files=False
+        ).schema
+        produced = {f.name for f in fields} | {error_col}
+        carried_names = [name for name in schema.fieldNames() if name not in produced]
 
         def frames_of(content: bytes, origin: str) -> Iterator[dict[str, Any]]:
             ds = read_dataset(content)
@@ -367,9 +279,7 @@ class DicomToImage(Transformer, _DicomToImageParams, DefaultParamsReadable, Defa
                                 yield _frame(out, schema)
                                 out, buffered = [], 0
                     except Exception as exc:  # one bad file never stops the job
-                        error = safe_message(exc)
-                        if handle_invalid == "error":
-                            raise FileStageError(f"file {file_id(path)} failed: {error}") from None
+                        error = row_failure(exc, handle_invalid, path)
                         # frames already emitted stay, marked failed, so the file is
                         # rebuilt nowhere and reported once as an error
                         out.append({**base, error_col: error})

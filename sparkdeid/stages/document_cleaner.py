@@ -17,14 +17,10 @@ first PDF arrives.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pandas as pd
 from pyspark import keyword_only
-from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
-from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 from pyspark.sql.types import StructField
 
@@ -38,10 +34,10 @@ from sparkdeid.documents.encapsulated import (
 from sparkdeid.documents.pdf import DEFAULT_DPI, DEFAULT_PAGE_LIMIT, PdfOptions
 from sparkdeid.ner.detect import DetectorConfig
 from sparkdeid.ocr.registry import get_engine
+from sparkdeid.stages.base import DeidStage
 from sparkdeid.stages.ner_deid import detector_for
 from sparkdeid.stages.params import (
     HasDetectorPolicy,
-    HasErrorCol,
     HasInputCol,
     HasKeepInput,
     HasOcrEngine,
@@ -49,14 +45,13 @@ from sparkdeid.stages.params import (
     HasPathCol,
     one_of,
 )
-from sparkdeid.stages.rows import RowSettings, output_schema, run_per_file
 
 DOCUMENT_ACTION_COL = "document_action"
 DOCUMENT_DICOM_COL = "document_dicom"
 
 
 class _DicomDocumentCleanerParams(
-    HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, HasErrorCol, HasOcrEngine,
+    HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, HasOcrEngine,
     HasDetectorPolicy,
 ):
 
@@ -90,21 +85,8 @@ class _DicomDocumentCleanerParams(
         typeConverter=TypeConverters.toString,
     )
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._setDefault(
-            inputCol=schemas.CONTENT_COL,
-            outputCol=DOCUMENT_DICOM_COL,
-            onUncleanable="remove",
-            pageLimit=DEFAULT_PAGE_LIMIT,
-            dpi=DEFAULT_DPI,
-            documentActionCol=DOCUMENT_ACTION_COL,
-        )
 
-
-class DicomDocumentCleaner(
-    Transformer, _DicomDocumentCleanerParams, DefaultParamsReadable, DefaultParamsWritable
-):
+class DicomDocumentCleaner(DeidStage, _DicomDocumentCleanerParams):
     """De-identify Encapsulated PDF, CDA and text documents; other files pass unchanged.
 
     PDFs are rebuilt from their rendered pages with PHI painted black (text
@@ -114,8 +96,6 @@ class DicomDocumentCleaner(
     a PDF page, text layer included, and every CDA narrative text. Input is
     file bytes (binaryFile ``content``) or paths; failures land in ``errorCol``.
     """
-
-    _input_kwargs: dict[str, Any]
 
     @keyword_only
     def __init__(
@@ -138,35 +118,6 @@ class DicomDocumentCleaner(
         documentActionCol: str = DOCUMENT_ACTION_COL,
     ) -> None:
         super().__init__()
-        self._set(**self._input_kwargs)
-
-    @keyword_only
-    def setParams(
-        self,
-        *,
-        inputCol: str = schemas.CONTENT_COL,
-        outputCol: str = DOCUMENT_DICOM_COL,
-        pathCol: str = schemas.PATH_COL,
-        keepInput: bool = False,
-        errorCol: str = schemas.ERROR_COL,
-        handleInvalid: str = "keep",
-        engine: str = "rapidocr",
-        engineOptions: str = "{}",
-        failClosed: bool = True,
-        minConfidence: float = 0.8,
-        redactAll: bool = False,
-        onUncleanable: str = "remove",
-        pageLimit: int = DEFAULT_PAGE_LIMIT,
-        dpi: int = DEFAULT_DPI,
-        documentActionCol: str = DOCUMENT_ACTION_COL,
-    ) -> DicomDocumentCleaner:
-        return self._set(**self._input_kwargs)
-
-    def setInputCol(self, value: str) -> DicomDocumentCleaner:
-        return self._set(inputCol=value)
-
-    def setOutputCol(self, value: str) -> DicomDocumentCleaner:
-        return self._set(outputCol=value)
 
     def setOnUncleanable(self, value: str) -> DicomDocumentCleaner:
         return self._set(onUncleanable=value)
@@ -208,20 +159,13 @@ class DicomDocumentCleaner(
         get_engine(engine_name, options)
         output_col, action_col = self.getOutputCol(), self.getDocumentActionCol()
         input_col, path_col = self.getInputCol(), self.getPathCol()
-        settings = RowSettings(
-            input_col=input_col,
-            path_col=path_col,
-            error_col=self.getErrorCol(),
-            handle_invalid=self.getHandleInvalid(),
+        new_fields = [
+            StructField(output_col, schemas.FIELD_BINARY, True),
+            StructField(action_col, schemas.FIELD_STRING, True),
+        ]
+        job = self._row_job(
+            dataset.schema, input_col, new_fields, whole_files=True, path_col=path_col,
             keep_input=self.getKeepInput() or input_col == path_col,
-        )
-        schema = output_schema(
-            dataset.schema,
-            settings,
-            [
-                StructField(output_col, schemas.FIELD_BINARY, True),
-                StructField(action_col, schemas.FIELD_STRING, True),
-            ],
         )
 
         def process(content: bytes, extras: dict[str, Any]) -> dict[str, Any]:
@@ -238,7 +182,4 @@ class DicomDocumentCleaner(
             )
             return {output_col: write_dataset(ds), action_col: outcome.label()}
 
-        def partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-            return run_per_file(batches, settings, process, (output_col, action_col))
-
-        return dataset.mapInPandas(partition, schema)
+        return job.map_files(dataset, process)

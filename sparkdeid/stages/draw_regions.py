@@ -9,14 +9,12 @@ syntax by :func:`sparkdeid.dicom.pixel_writer.mask_pixels`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 from pyspark import keyword_only
-from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
-from pyspark.ml.param.shared import HasInputCols, HasOutputCol
-from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 from pyspark.sql.types import IntegerType, StructField, StructType
 
@@ -24,28 +22,28 @@ from sparkdeid import schemas
 from sparkdeid.boxes import Box
 from sparkdeid.dicom.overlays import clean_overlays
 from sparkdeid.dicom.pixel_writer import mask_pixels
-from sparkdeid.stages.params import HasErrorCol, HasKeepInput, HasPathCol, one_of
-from sparkdeid.stages.rows import FileStageError, file_id, safe_message, source_bytes
+from sparkdeid.stages.base import DeidStage
+from sparkdeid.stages.params import (
+    HasFrameCols,
+    HasInputCols,
+    HasKeepInput,
+    HasOutputCol,
+    HasPathCol,
+    one_of,
+)
+from sparkdeid.stages.rows import row_failure, source_bytes
 
 FILL_CHOICES = ("black", "background")
 OVERLAY_MODES = ("clean", "remove")
 REGIONS_MASKED_COL = "regions_masked"
 
 
-class _DicomDrawRegionsParams(HasInputCols, HasOutputCol, HasPathCol, HasKeepInput, HasErrorCol):
+class _DicomDrawRegionsParams(HasInputCols, HasOutputCol, HasPathCol, HasKeepInput, HasFrameCols):
     aggCols: Param[list[str]] = Param(
         Params._dummy(),
         "aggCols",
         "columns identifying one file; frame rows are grouped by them to rebuild it",
         typeConverter=TypeConverters.toListString,
-    )
-    frameCol: Param[str] = Param(
-        Params._dummy(), "frameCol", "column with the frame index of each row",
-        typeConverter=TypeConverters.toString,
-    )
-    numFramesCol: Param[str] = Param(
-        Params._dummy(), "numFramesCol", "column with each file's number of frames",
-        typeConverter=TypeConverters.toString,
     )
     fill: Param[str] = Param(
         Params._dummy(),
@@ -76,42 +74,25 @@ class _DicomDrawRegionsParams(HasInputCols, HasOutputCol, HasPathCol, HasKeepInp
         typeConverter=one_of("overlays", OVERLAY_MODES),
     )
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._setDefault(
-            overlays="clean",
-            inputCols=[schemas.CONTENT_COL, schemas.REGIONS_COL],
-            outputCol=schemas.MASKED_DICOM_COL,
-            keepInput=False,
-            aggCols=[schemas.PATH_COL],
-            frameCol=schemas.FRAME_COL,
-            numFramesCol=schemas.NUM_FRAMES_COL,
-            fill="black",
-            forceOutput=False,
-            markClean=True,
-        )
 
+class DicomDrawRegions(DeidStage, _DicomDrawRegionsParams):
+    """Mask pixel regions and rebuild each DICOM; inputCols = [file bytes or path, regions].
 
-
-
-class DicomDrawRegions(
-    Transformer, _DicomDrawRegionsParams, DefaultParamsReadable, DefaultParamsWritable
-):
-    """Mask pixel regions and rebuild each DICOM; inputCols = [file bytes or path, regions]."""
-
-    _input_kwargs: dict[str, Any]
+    Its rows are whole files again, so ``skip`` drops a file that failed here
+    or in any frame row before (see :class:`~sparkdeid.stages.base.DeidStage`).
+    """
 
     @keyword_only
     def __init__(
         self,
         *,
-        inputCols: list[str] | None = None,
+        inputCols: Sequence[str] = (schemas.CONTENT_COL, schemas.REGIONS_COL),
         outputCol: str = schemas.MASKED_DICOM_COL,
         pathCol: str = schemas.PATH_COL,
         keepInput: bool = False,
         errorCol: str = schemas.ERROR_COL,
         handleInvalid: str = "keep",
-        aggCols: list[str] | None = None,
+        aggCols: Sequence[str] = (schemas.PATH_COL,),
         frameCol: str = schemas.FRAME_COL,
         numFramesCol: str = schemas.NUM_FRAMES_COL,
         fill: str = "black",
@@ -120,51 +101,12 @@ class DicomDrawRegions(
         overlays: str = "clean",
     ) -> None:
         super().__init__()
-        self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
-
-    @keyword_only
-    def setParams(
-        self,
-        *,
-        inputCols: list[str] | None = None,
-        outputCol: str = schemas.MASKED_DICOM_COL,
-        pathCol: str = schemas.PATH_COL,
-        keepInput: bool = False,
-        errorCol: str = schemas.ERROR_COL,
-        handleInvalid: str = "keep",
-        aggCols: list[str] | None = None,
-        frameCol: str = schemas.FRAME_COL,
-        numFramesCol: str = schemas.NUM_FRAMES_COL,
-        fill: str = "black",
-        forceOutput: bool = False,
-        markClean: bool = True,
-        overlays: str = "clean",
-    ) -> DicomDrawRegions:
-        return self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
-
-    def setInputCols(self, value: list[str]) -> DicomDrawRegions:
-        return self._set(inputCols=value)
-
-    def setOutputCol(self, value: str) -> DicomDrawRegions:
-        return self._set(outputCol=value)
 
     def setAggCols(self, value: list[str]) -> DicomDrawRegions:
         return self._set(aggCols=value)
 
     def getAggCols(self) -> list[str]:
         return self.getOrDefault(self.aggCols)
-
-    def setFrameCol(self, value: str) -> DicomDrawRegions:
-        return self._set(frameCol=value)
-
-    def getFrameCol(self) -> str:
-        return self.getOrDefault(self.frameCol)
-
-    def setNumFramesCol(self, value: str) -> DicomDrawRegions:
-        return self._set(numFramesCol=value)
-
-    def getNumFramesCol(self) -> str:
-        return self.getOrDefault(self.numFramesCol)
 
     def setFill(self, value: str) -> DicomDrawRegions:
         return self._set(fill=value)
@@ -261,11 +203,7 @@ class DicomDrawRegions(
                         len(b) for plane in found.values() for b in plane.values()
                     )
                 except Exception as exc:  # one bad file never stops the job
-                    record[error_col] = safe_message(exc)
-                    if handle_invalid == "error":
-                        raise FileStageError(
-                            f"file {file_id(name)} failed: {record[error_col]}"
-                        ) from None
+                    record[error_col] = row_failure(exc, handle_invalid, name)
             if handle_invalid == "skip" and record[error_col] is not None:
                 return pd.DataFrame(columns=schema.fieldNames())
             return pd.DataFrame([record], columns=schema.fieldNames())

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import Any
 
-import pandas as pd
 from pyspark import keyword_only
-from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
-from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 from pyspark.sql.types import StructField
 
@@ -18,53 +15,34 @@ from sparkdeid import schemas
 from sparkdeid.dicom.limits import DEFAULT_MAX_BYTES
 from sparkdeid.metadata.engine import EngineConfig, deidentify_bytes
 from sparkdeid.metadata.strategy import read_text_or_file, resolve_strategy
+from sparkdeid.stages.base import DeidStage
 from sparkdeid.stages.params import (
-    HasErrorCol,
+    HasCleanedDocumentCol,
     HasInputCol,
     HasKeepInput,
     HasMaxFileBytes,
     HasOutputCol,
     HasPathCol,
+    HasRemovePrivateTags,
     HasSecret,
     HasStrategy,
+    HasTagMappingCol,
 )
-from sparkdeid.stages.rows import RowSettings, output_schema, run_per_file
 
 # Codes only the pixel path can honestly claim.
 PIXEL_OPTION_CODES = frozenset({"113101", "113102"})
 
 
 class _DicomMetadataDeidentifierParams(
-    HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, HasErrorCol, HasStrategy, HasSecret,
-    HasMaxFileBytes,
+    HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, HasStrategy, HasSecret,
+    HasMaxFileBytes, HasRemovePrivateTags, HasTagMappingCol, HasCleanedDocumentCol,
 ):
-    removePrivateTags: Param[bool] = Param(
-        Params._dummy(),
-        "removePrivateTags",
-        "remove private tags that the strategy has no row for; the 'tcia' profile instead "
-        "keeps those TCIA's knowledge base marks safe",
-        typeConverter=TypeConverters.toBoolean,
-    )
     regenerateSeries: Param[bool] = Param(
         Params._dummy(),
         "regenerateSeries",
         "give outputs a Series Instance UID of their own, even under retain-uids, so a "
         "de-identified series never merges with its original in an archive",
         typeConverter=TypeConverters.toBoolean,
-    )
-    tagMappingCol: Param[str] = Param(
-        Params._dummy(),
-        "tagMappingCol",
-        "column from DicomToMetadata mapping each line of the tag document to its tag path; "
-        "used with cleanedDocumentCol",
-        typeConverter=TypeConverters.toString,
-    )
-    cleanedDocumentCol: Param[str] = Param(
-        Params._dummy(),
-        "cleanedDocumentCol",
-        "column with the tag document after NER cleaning (same lines as the original); when "
-        "present, cleanTag uses these texts instead of the built-in header-informed cleaner",
-        typeConverter=TypeConverters.toString,
     )
     mappingCol: Param[str] = Param(
         Params._dummy(),
@@ -91,24 +69,8 @@ class _DicomMetadataDeidentifierParams(
         typeConverter=TypeConverters.toListString,
     )
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._setDefault(
-            inputCol=schemas.CONTENT_COL,
-            outputCol=schemas.DICOM_COL,
-            removePrivateTags=True,
-            regenerateSeries=False,
-            tagMappingCol="",
-            cleanedDocumentCol="",
-            mappingCol="",
-            pixelDataCleaned=False,
-            cleanedUpstream=[],
-        )
 
-
-class DicomMetadataDeidentifier(
-    Transformer, _DicomMetadataDeidentifierParams, DefaultParamsReadable, DefaultParamsWritable
-):
+class DicomMetadataDeidentifier(DeidStage, _DicomMetadataDeidentifierParams):
     """De-identify DICOM metadata per a strategy; outputs the de-identified file bytes.
 
     Input is a binaryFile ``content`` column (or a column of paths, read on the
@@ -116,8 +78,6 @@ class DicomMetadataDeidentifier(
     UIDs, ids, names and date offsets are HMAC-keyed by the secret, so every
     executor and run agrees. Failures land in ``errorCol``.
     """
-
-    _input_kwargs: dict[str, Any]
 
     @keyword_only
     def __init__(
@@ -140,67 +100,16 @@ class DicomMetadataDeidentifier(
         cleanedDocumentCol: str = "",
         mappingCol: str = "",
         pixelDataCleaned: bool = False,
-        cleanedUpstream: list[str] | None = None,
+        cleanedUpstream: Sequence[str] = (),
         maxFileBytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         super().__init__()
-        self._set(**self._input_kwargs)
-
-    @keyword_only
-    def setParams(
-        self,
-        *,
-        inputCol: str = schemas.CONTENT_COL,
-        outputCol: str = schemas.DICOM_COL,
-        pathCol: str = schemas.PATH_COL,
-        keepInput: bool = False,
-        errorCol: str = schemas.ERROR_COL,
-        handleInvalid: str = "keep",
-        strategyFile: str = "tcia",
-        strategyFileContent: str = "",
-        groupStrategyFile: str = "",
-        removePrivateTags: bool = True,
-        regenerateSeries: bool = False,
-        secretFile: str = "",
-        secretEnvVar: str = "SPARKDEID_SECRET",
-        tagMappingCol: str = "",
-        cleanedDocumentCol: str = "",
-        mappingCol: str = "",
-        pixelDataCleaned: bool = False,
-        cleanedUpstream: list[str] | None = None,
-        maxFileBytes: int = DEFAULT_MAX_BYTES,
-    ) -> DicomMetadataDeidentifier:
-        return self._set(**self._input_kwargs)
-
-    def setInputCol(self, value: str) -> DicomMetadataDeidentifier:
-        return self._set(inputCol=value)
-
-    def setOutputCol(self, value: str) -> DicomMetadataDeidentifier:
-        return self._set(outputCol=value)
-
-    def setRemovePrivateTags(self, value: bool) -> DicomMetadataDeidentifier:
-        return self._set(removePrivateTags=value)
-
-    def getRemovePrivateTags(self) -> bool:
-        return self.getOrDefault(self.removePrivateTags)
 
     def setRegenerateSeries(self, value: bool) -> DicomMetadataDeidentifier:
         return self._set(regenerateSeries=value)
 
     def getRegenerateSeries(self) -> bool:
         return self.getOrDefault(self.regenerateSeries)
-
-    def setTagMappingCol(self, value: str) -> DicomMetadataDeidentifier:
-        return self._set(tagMappingCol=value)
-
-    def getTagMappingCol(self) -> str:
-        return self.getOrDefault(self.tagMappingCol)
-
-    def setCleanedDocumentCol(self, value: str) -> DicomMetadataDeidentifier:
-        return self._set(cleanedDocumentCol=value)
-
-    def getCleanedDocumentCol(self) -> str:
-        return self.getOrDefault(self.cleanedDocumentCol)
 
     def setMappingCol(self, value: str) -> DicomMetadataDeidentifier:
         return self._set(mappingCol=value)
@@ -249,17 +158,11 @@ class DicomMetadataDeidentifier(
             self.getMappingCol(), self.getCleanedDocumentCol(), self.getTagMappingCol()
         )
         input_col, path_col = self.getInputCol(), self.getPathCol()
-        settings = RowSettings(
-            input_col=input_col,
-            path_col=path_col,
-            error_col=self.getErrorCol(),
-            handle_invalid=self.getHandleInvalid(),
+        job = self._row_job(
+            dataset.schema, input_col, [StructField(output_col, schemas.FIELD_BINARY, True)],
+            whole_files=True, path_col=path_col,
             keep_input=self.getKeepInput() or input_col == path_col,
-            extra_cols=tuple(c for c in (mapping_col, doc_col, tag_map_col) if c),
-            max_bytes=self.getMaxFileBytes(),
-        )
-        schema = output_schema(
-            dataset.schema, settings, [StructField(output_col, schemas.FIELD_BINARY, True)]
+            extra_cols=(mapping_col, doc_col, tag_map_col), max_bytes=self.getMaxFileBytes(),
         )
 
         def process(content: bytes, extras: dict[str, Any]) -> dict[str, Any]:
@@ -272,10 +175,7 @@ class DicomMetadataDeidentifier(
             out, _ = deidentify_bytes(content, config, mapping=mapping, cleaned_texts=cleaned)
             return {output_col: out}
 
-        def partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-            return run_per_file(batches, settings, process, (output_col,))
-
-        return dataset.mapInPandas(partition, schema)
+        return job.map_files(dataset, process)
 
 
 def _as_mapping(value: Any) -> dict[str, str]:

@@ -13,45 +13,36 @@ its chunk column is converted with :func:`sparkdeid.ner.models.entities_from_chu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import Any
 
-import pandas as pd
 from pyspark import keyword_only
 from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
-from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField
+from pyspark.sql.types import StringType, StructField, StructType
 
 from sparkdeid import schemas
 from sparkdeid.ner.detect import DetectorConfig, merge_entities
 from sparkdeid.ner.finder import detector_for
 from sparkdeid.ner.models import entities_from_chunks
+from sparkdeid.stages.base import DeidStage
 from sparkdeid.stages.cells import entity_cell, frame_text_of, header_terms_of_cell
 from sparkdeid.stages.params import (
+    HasCleanedDocumentCol,
     HasDetectorPolicy,
-    HasErrorCol,
+    HasHeaderTermsCol,
     HasInputCol,
     HasKeepInput,
     HasOutputCol,
 )
-from sparkdeid.stages.rows import FileStageError, RowSettings, output_schema, safe_message
 
 
-class _NerDeidParams(HasInputCol, HasOutputCol, HasKeepInput, HasErrorCol, HasDetectorPolicy):
-    headerTermsCol: Param[str] = Param(
-        Params._dummy(), "headerTermsCol",
-        "column with the file's identifying header values (from DicomToImage); '' or a "
-        "missing column switches the header-informed recognizer off",
-        typeConverter=TypeConverters.toString,
-    )
-    cleanedDocumentCol: Param[str] = Param(
-        Params._dummy(), "cleanedDocumentCol",
-        "document mode only: output column with the document, PHI removed, same line count",
-        typeConverter=TypeConverters.toString,
-    )
+class _NerDeidParams(
+    HasInputCol, HasOutputCol, HasKeepInput, HasDetectorPolicy, HasHeaderTermsCol,
+    HasCleanedDocumentCol,
+):
     useHeader: Param[bool] = Param(
         Params._dummy(), "useHeader",
         "recognize the file's own header values (names in any order, ids, dates in many "
@@ -99,30 +90,13 @@ class _NerDeidParams(HasInputCol, HasOutputCol, HasKeepInput, HasErrorCol, HasDe
         typeConverter=TypeConverters.toString,
     )
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._setDefault(
-            inputCol=schemas.OCR_COL,
-            outputCol=schemas.ENTITIES_COL,
-            keepInput=True,
-            headerTermsCol=schemas.HEADER_TERMS_COL,
-            cleanedDocumentCol=schemas.CLEANED_DOCUMENT_COL,
-            useHeader=True,
-            useRules=True,
-            useNames=True,
-            spacyModel="",
-            allowList=[],
-            denyList=[],
-            externalNerModelPath="",
-            externalNerTextCol="text",
-            externalNerChunkCol="ner_chunk",
-        )
 
+class NerDeid(DeidStage, _NerDeidParams):
+    """Find PHI entities in OCR text (per frame) or in tag documents (per file).
 
-class NerDeid(Transformer, _NerDeidParams, DefaultParamsReadable, DefaultParamsWritable):
-    """Find PHI entities in OCR text (per frame) or in tag documents (per file)."""
-
-    _input_kwargs: dict[str, Any]
+    Rows are frames in OCR mode (never dropped) and files in document mode
+    (``skip`` drops a failed one); see :class:`~sparkdeid.stages.base.DeidStage`.
+    """
 
     @keyword_only
     def __init__(
@@ -142,59 +116,14 @@ class NerDeid(Transformer, _NerDeidParams, DefaultParamsReadable, DefaultParamsW
         failClosed: bool = True,
         minConfidence: float = 0.8,
         redactAll: bool = False,
-        allowList: list[str] | None = None,
-        denyList: list[str] | None = None,
+        allowList: Sequence[str] = (),
+        denyList: Sequence[str] = (),
         externalNerModelPath: str = "",
         externalNerTextCol: str = "text",
         externalNerChunkCol: str = "ner_chunk",
     ) -> None:
         super().__init__()
         self._external_model: Any = None
-        self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
-
-    @keyword_only
-    def setParams(
-        self,
-        *,
-        inputCol: str = schemas.OCR_COL,
-        outputCol: str = schemas.ENTITIES_COL,
-        keepInput: bool = True,
-        errorCol: str = schemas.ERROR_COL,
-        handleInvalid: str = "keep",
-        headerTermsCol: str = schemas.HEADER_TERMS_COL,
-        cleanedDocumentCol: str = schemas.CLEANED_DOCUMENT_COL,
-        useHeader: bool = True,
-        useRules: bool = True,
-        useNames: bool = True,
-        spacyModel: str = "",
-        failClosed: bool = True,
-        minConfidence: float = 0.8,
-        redactAll: bool = False,
-        allowList: list[str] | None = None,
-        denyList: list[str] | None = None,
-        externalNerModelPath: str = "",
-        externalNerTextCol: str = "text",
-        externalNerChunkCol: str = "ner_chunk",
-    ) -> NerDeid:
-        return self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
-
-    def setInputCol(self, value: str) -> NerDeid:
-        return self._set(inputCol=value)
-
-    def setOutputCol(self, value: str) -> NerDeid:
-        return self._set(outputCol=value)
-
-    def setHeaderTermsCol(self, value: str) -> NerDeid:
-        return self._set(headerTermsCol=value)
-
-    def getHeaderTermsCol(self) -> str:
-        return self.getOrDefault(self.headerTermsCol)
-
-    def setCleanedDocumentCol(self, value: str) -> NerDeid:
-        return self._set(cleanedDocumentCol=value)
-
-    def getCleanedDocumentCol(self) -> str:
-        return self.getOrDefault(self.cleanedDocumentCol)
 
     def setUseHeader(self, value: bool) -> NerDeid:
         return self._set(useHeader=value)
@@ -295,67 +224,29 @@ class NerDeid(Transformer, _NerDeidParams, DefaultParamsReadable, DefaultParamsW
             dataset = external.transform(dataset.withColumn(text_col, F.coalesce(text, F.lit(""))))
             dataset = dataset.drop(*[c for c in dataset.columns if c == text_col])
 
-        settings = RowSettings(
-            input_col=input_col,
-            path_col="",
-            error_col=self.getErrorCol(),
-            handle_invalid=self.getHandleInvalid(),
-            keep_input=self.getKeepInput(),
-        )
         new_fields = [StructField(output_col, schemas.ENTITIES_TYPE, True)]
         if cleaned_col:
             new_fields.append(StructField(cleaned_col, schemas.FIELD_STRING, True))
-        schema = output_schema(dataset.schema, settings, new_fields)
-        drop_after = [chunk_col] if chunk_col else []
-        if chunk_col:
-            schema = type(schema)([f for f in schema.fields if f.name != chunk_col])
-        error_col, handle_invalid, keep_input = (
-            settings.error_col, settings.handle_invalid, settings.keep_input
+        visible = StructType([f for f in dataset.schema.fields if f.name != chunk_col])
+        job = self._row_job(
+            visible, input_col, new_fields, keep_input=self.getKeepInput(),
+            whole_files=document_mode, extra_cols=(terms_col, chunk_col), label="NER",
         )
 
-        def partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-            detector = detector_for(config)
-            for pdf in batches:
-                entities_out: list[list[dict[str, Any]] | None] = []
-                cleaned_out: list[str | None] = []
-                errors: list[str | None] = []
-                for index in range(len(pdf)):
-                    row = pdf.iloc[index]
-                    before = row[error_col] if error_col in pdf.columns else None
-                    value = row[input_col]
-                    if isinstance(before, str) or value is None:
-                        entities_out.append(None)
-                        cleaned_out.append(None)
-                        errors.append(before if isinstance(before, str) else None)
-                        continue
-                    try:
-                        header = header_terms_of_cell(row[terms_col]) if terms_col else ()
-                        extra = entities_from_chunks(row[chunk_col]) if chunk_col else []
-                        if document_mode:
-                            text = str(value)
-                            found = merge_entities(detector.detect_document(text, header) + extra)
-                            cleaned_out.append(detector.redact_text(text, found))
-                        else:
-                            found = merge_entities(
-                                detector.detect_frame(frame_text_of(value), header) + extra
-                            )
-                            cleaned_out.append(None)
-                        entities_out.append([entity_cell(e) for e in found])
-                        errors.append(None)
-                    except Exception as exc:  # one bad row never stops the job
-                        if handle_invalid == "error":
-                            raise FileStageError(f"NER failed: {safe_message(exc)}") from None
-                        entities_out.append(None)
-                        cleaned_out.append(None)
-                        errors.append(f"NER failed: {safe_message(exc)}")
-                produced = [output_col, error_col, cleaned_col, *drop_after]
-                out = pdf.drop(columns=[c for c in produced if c and c in pdf.columns])
-                if not keep_input:
-                    out = out.drop(columns=[input_col])
-                out[output_col] = entities_out
-                if cleaned_col:
-                    out[cleaned_col] = cleaned_out
-                out[error_col] = errors
-                yield out[schema.fieldNames()]
+        def find(value: Any, extras: dict[str, Any]) -> dict[str, Any]:
+            if value is None:
+                return {}
+            detector = detector_for(config)  # one per executor process and configuration
+            header = header_terms_of_cell(extras.get(terms_col)) if terms_col else ()
+            extra = entities_from_chunks(extras.get(chunk_col)) if chunk_col else []
+            if not document_mode:
+                found = merge_entities(detector.detect_frame(frame_text_of(value), header) + extra)
+                return {output_col: [entity_cell(e) for e in found]}
+            text = str(value)
+            found = merge_entities(detector.detect_document(text, header) + extra)
+            return {
+                output_col: [entity_cell(e) for e in found],
+                cleaned_col: detector.redact_text(text, found),
+            }
 
-        return dataset.mapInPandas(partition, schema)
+        return job.map_rows(dataset, find)

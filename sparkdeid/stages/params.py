@@ -1,5 +1,9 @@
 """Shared Param mixins: each parameter is declared once, with its documentation.
 
+Defaults are not set here: each stage's constructor signature is the one
+place a default is written (see :class:`sparkdeid.stages.base.DeidStage`),
+so a mixin shared by stages with different defaults cannot disagree with them.
+
 Setter and getter names follow John Snow Labs Visual NLP (``setInputCol``,
 ``setKeepInput``, ``setStrategyFile`` ...) so its users can port pipelines.
 """
@@ -7,18 +11,14 @@ Setter and getter names follow John Snow Labs Visual NLP (``setInputCol``,
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
-from pyspark.ml.param import Param, Params, TypeConverters
-from pyspark.ml.param.shared import HasInputCol, HasOutputCol
+from pyspark.ml.param import Param, Params, TypeConverters, shared
 
-from sparkdeid import schemas
-from sparkdeid.dicom.limits import (
-    DEFAULT_MAX_BYTES,
-    DEFAULT_MAX_DECODED_PIXELS,
-    DEFAULT_MAX_FRAMES,
-    FileLimits,
-)
+from sparkdeid.dicom.limits import FileLimits
+
+P = TypeVar("P", bound=Params)
+S = TypeVar("S", bound="HasSecret")
 
 HANDLE_INVALID_CHOICES = ("error", "skip", "keep")
 
@@ -40,19 +40,41 @@ def one_of(name: str, choices: tuple[str, ...]) -> Any:
 
     return convert
 
+
 __all__ = [
+    "HasCleanedDocumentCol",
     "HasDetectorPolicy",
     "HasErrorCol",
+    "HasFrameCols",
+    "HasHeaderTermsCol",
     "HasInputCol",
+    "HasInputCols",
     "HasKeepInput",
     "HasMaxFileBytes",
     "HasOcrEngine",
     "HasOutputCol",
     "HasPathCol",
+    "HasRemovePrivateTags",
     "HasResourceLimits",
     "HasSecret",
     "HasStrategy",
+    "HasTagMappingCol",
 ]
+
+
+class HasInputCol(shared.HasInputCol):
+    def setInputCol(self: P, value: str) -> P:
+        return self._set(inputCol=value)
+
+
+class HasInputCols(shared.HasInputCols):
+    def setInputCols(self: P, value: list[str]) -> P:
+        return self._set(inputCols=value)
+
+
+class HasOutputCol(shared.HasOutputCol):
+    def setOutputCol(self: P, value: str) -> P:
+        return self._set(outputCol=value)
 
 
 class HasPathCol(Params):
@@ -64,11 +86,8 @@ class HasPathCol(Params):
         typeConverter=TypeConverters.toString,
     )
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._setDefault(pathCol=schemas.PATH_COL)
 
-    def setPathCol(self, value: str) -> Any:
+    def setPathCol(self: P, value: str) -> P:
         return self._set(pathCol=value)
 
     def getPathCol(self) -> str:
@@ -84,11 +103,8 @@ class HasKeepInput(Params):
         typeConverter=TypeConverters.toBoolean,
     )
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._setDefault(keepInput=False)
 
-    def setKeepInput(self, value: bool) -> Any:
+    def setKeepInput(self: P, value: bool) -> P:
         return self._set(keepInput=value)
 
     def getKeepInput(self) -> bool:
@@ -110,17 +126,14 @@ class HasErrorCol(Params):
         typeConverter=one_of("handleInvalid", HANDLE_INVALID_CHOICES),
     )
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._setDefault(errorCol=schemas.ERROR_COL, handleInvalid="keep")
 
-    def setErrorCol(self, value: str) -> Any:
+    def setErrorCol(self: P, value: str) -> P:
         return self._set(errorCol=value)
 
     def getErrorCol(self) -> str:
         return self.getOrDefault(self.errorCol)
 
-    def setHandleInvalid(self, value: str) -> Any:
+    def setHandleInvalid(self: P, value: str) -> P:
         return self._set(handleInvalid=value)
 
     def getHandleInvalid(self) -> str:
@@ -139,11 +152,8 @@ class HasMaxFileBytes(Params):
         typeConverter=TypeConverters.toInt,
     )
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._setDefault(maxFileBytes=DEFAULT_MAX_BYTES)
 
-    def setMaxFileBytes(self, value: int) -> Any:
+    def setMaxFileBytes(self: P, value: int) -> P:
         return self._set(maxFileBytes=value)
 
     def getMaxFileBytes(self) -> int:
@@ -169,17 +179,14 @@ class HasResourceLimits(HasMaxFileBytes):
         typeConverter=TypeConverters.toInt,
     )
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._setDefault(maxFrames=DEFAULT_MAX_FRAMES, maxDecodedPixels=DEFAULT_MAX_DECODED_PIXELS)
 
-    def setMaxFrames(self, value: int) -> Any:
+    def setMaxFrames(self: P, value: int) -> P:
         return self._set(maxFrames=value)
 
     def getMaxFrames(self) -> int:
         return self.getOrDefault(self.maxFrames)
 
-    def setMaxDecodedPixels(self, value: int) -> Any:
+    def setMaxDecodedPixels(self: P, value: int) -> P:
         return self._set(maxDecodedPixels=value)
 
     def getMaxDecodedPixels(self) -> int:
@@ -218,23 +225,20 @@ class HasStrategy(Params):
         typeConverter=TypeConverters.toString,
     )
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._setDefault(strategyFile="tcia", strategyFileContent="", groupStrategyFile="")
 
-    def setStrategyFile(self, value: str) -> Any:
+    def setStrategyFile(self: P, value: str) -> P:
         return self._set(strategyFile=value)
 
     def getStrategyFile(self) -> str:
         return self.getOrDefault(self.strategyFile)
 
-    def setStrategyFileContent(self, value: str) -> Any:
+    def setStrategyFileContent(self: P, value: str) -> P:
         return self._set(strategyFileContent=value)
 
     def getStrategyFileContent(self) -> str:
         return self.getOrDefault(self.strategyFileContent)
 
-    def setGroupStrategyFile(self, value: str) -> Any:
+    def setGroupStrategyFile(self: P, value: str) -> P:
         return self._set(groupStrategyFile=value)
 
     def getGroupStrategyFile(self) -> str:
@@ -264,22 +268,21 @@ class HasSecret(Params):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self._setDefault(secretFile="", secretEnvVar="SPARKDEID_SECRET")
         self._secret_value: bytes | None = None
 
-    def setSecretFile(self, value: str) -> Any:
+    def setSecretFile(self: P, value: str) -> P:
         return self._set(secretFile=value)
 
     def getSecretFile(self) -> str:
         return self.getOrDefault(self.secretFile)
 
-    def setSecretEnvVar(self, value: str) -> Any:
+    def setSecretEnvVar(self: P, value: str) -> P:
         return self._set(secretEnvVar=value)
 
     def getSecretEnvVar(self) -> str:
         return self.getOrDefault(self.secretEnvVar)
 
-    def setSecret(self, value: str | bytes) -> Any:
+    def setSecret(self: S, value: str | bytes) -> S:
         """Use this secret in this process only; it is not saved with the stage."""
         self._secret_value = value.encode() if isinstance(value, str) else value
         return self
@@ -314,17 +317,14 @@ class HasOcrEngine(Params):
         typeConverter=TypeConverters.toString,
     )
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._setDefault(engine="rapidocr", engineOptions="{}")
 
-    def setEngine(self, value: str) -> Any:
+    def setEngine(self: P, value: str) -> P:
         return self._set(engine=value)
 
     def getEngine(self) -> str:
         return self.getOrDefault(self.engine)
 
-    def setEngineOptions(self, value: str | dict[str, Any]) -> Any:
+    def setEngineOptions(self: P, value: str | dict[str, Any]) -> P:
         return self._set(engineOptions=value if isinstance(value, str) else json.dumps(value))
 
     def getEngineOptions(self) -> str:
@@ -358,24 +358,117 @@ class HasDetectorPolicy(Params):
         typeConverter=TypeConverters.toBoolean,
     )
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._setDefault(failClosed=True, minConfidence=0.8, redactAll=False)
 
-    def setFailClosed(self, value: bool) -> Any:
+    def setFailClosed(self: P, value: bool) -> P:
         return self._set(failClosed=value)
 
     def getFailClosed(self) -> bool:
         return self.getOrDefault(self.failClosed)
 
-    def setMinConfidence(self, value: float) -> Any:
+    def setMinConfidence(self: P, value: float) -> P:
         return self._set(minConfidence=value)
 
     def getMinConfidence(self) -> float:
         return self.getOrDefault(self.minConfidence)
 
-    def setRedactAll(self, value: bool) -> Any:
+    def setRedactAll(self: P, value: bool) -> P:
         return self._set(redactAll=value)
 
     def getRedactAll(self) -> bool:
         return self.getOrDefault(self.redactAll)
+
+
+class HasHeaderTermsCol(Params):
+    """The column that carries a file's identifying header values from its reader to NER."""
+
+    headerTermsCol: Param[str] = Param(
+        Params._dummy(),
+        "headerTermsCol",
+        "column with the file's identifying header values: written by DicomToImage (and by "
+        "DicomToMetadata with extractTagForNer), read by NerDeid's header-informed "
+        "recognizer; '' = not written, and a missing column switches the recognizer off",
+        typeConverter=TypeConverters.toString,
+    )
+
+    def setHeaderTermsCol(self: P, value: str) -> P:
+        return self._set(headerTermsCol=value)
+
+    def getHeaderTermsCol(self) -> str:
+        return self.getOrDefault(self.headerTermsCol)
+
+
+class HasFrameCols(Params):
+    """The columns DicomToImage writes and DicomDrawRegions rebuilds a file from."""
+
+    frameCol: Param[str] = Param(
+        Params._dummy(), "frameCol", "column with each row's frame index (-1 = no Pixel Data)",
+        typeConverter=TypeConverters.toString,
+    )
+    numFramesCol: Param[str] = Param(
+        Params._dummy(), "numFramesCol", "column with each file's number of frames",
+        typeConverter=TypeConverters.toString,
+    )
+
+    def setFrameCol(self: P, value: str) -> P:
+        return self._set(frameCol=value)
+
+    def getFrameCol(self) -> str:
+        return self.getOrDefault(self.frameCol)
+
+    def setNumFramesCol(self: P, value: str) -> P:
+        return self._set(numFramesCol=value)
+
+    def getNumFramesCol(self) -> str:
+        return self.getOrDefault(self.numFramesCol)
+
+
+class HasTagMappingCol(Params):
+    tagMappingCol: Param[str] = Param(
+        Params._dummy(),
+        "tagMappingCol",
+        "column mapping each line of the tag document to its tag path and character span: "
+        "written by DicomToMetadata with extractTagForNer, read by DicomMetadataDeidentifier "
+        "with cleanedDocumentCol ('' = not read)",
+        typeConverter=TypeConverters.toString,
+    )
+
+    def setTagMappingCol(self: P, value: str) -> P:
+        return self._set(tagMappingCol=value)
+
+    def getTagMappingCol(self) -> str:
+        return self.getOrDefault(self.tagMappingCol)
+
+
+class HasCleanedDocumentCol(Params):
+    cleanedDocumentCol: Param[str] = Param(
+        Params._dummy(),
+        "cleanedDocumentCol",
+        "column with the tag document after NER cleaning (same lines as the original): "
+        "written by NerDeid in document mode; when DicomMetadataDeidentifier reads it (with "
+        "tagMappingCol), cleanTag uses these texts instead of the built-in header-informed "
+        "cleaner ('' = not read)",
+        typeConverter=TypeConverters.toString,
+    )
+
+    def setCleanedDocumentCol(self: P, value: str) -> P:
+        return self._set(cleanedDocumentCol=value)
+
+    def getCleanedDocumentCol(self) -> str:
+        return self.getOrDefault(self.cleanedDocumentCol)
+
+
+class HasRemovePrivateTags(Params):
+    removePrivateTags: Param[bool] = Param(
+        Params._dummy(),
+        "removePrivateTags",
+        "remove private tags that the strategy has no row for; the 'tcia' profile instead "
+        "keeps those TCIA's knowledge base marks safe. ResidualPhiGate takes the "
+        "de-identifier's value: private tags kept on purpose are not residual PHI",
+        typeConverter=TypeConverters.toBoolean,
+    )
+
+    def setRemovePrivateTags(self: P, value: bool) -> P:
+        return self._set(removePrivateTags=value)
+
+    def getRemovePrivateTags(self) -> bool:
+        return self.getOrDefault(self.removePrivateTags)

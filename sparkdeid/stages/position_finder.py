@@ -6,26 +6,22 @@ are the finest geometry we have, and half a name is still a name.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import Any
 
-import pandas as pd
 from pyspark import keyword_only
-from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
-from pyspark.ml.param.shared import HasInputCols, HasOutputCol
-from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 from pyspark.sql.types import StructField
 
 from sparkdeid import schemas
 from sparkdeid.ner.finder import DEFAULT_PADDING, locate
+from sparkdeid.stages.base import DeidStage
 from sparkdeid.stages.cells import entities_of, frame_text_of, region_cell
-from sparkdeid.stages.params import HasErrorCol
-from sparkdeid.stages.rows import RowSettings, output_schema
+from sparkdeid.stages.params import HasInputCols, HasOutputCol
 
 
-class _PositionFinderParams(HasInputCols, HasOutputCol, HasErrorCol):
+class _PositionFinderParams(HasInputCols, HasOutputCol):
     padding: Param[float] = Param(
         Params._dummy(),
         "padding",
@@ -40,53 +36,25 @@ class _PositionFinderParams(HasInputCols, HasOutputCol, HasErrorCol):
         typeConverter=TypeConverters.toFloat,
     )
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._setDefault(
-            inputCols=[schemas.OCR_COL, schemas.ENTITIES_COL],
-            outputCol=schemas.REGIONS_COL,
-            padding=DEFAULT_PADDING,
-            mergeGap=DEFAULT_PADDING,
-        )
 
+class PositionFinder(DeidStage, _PositionFinderParams):
+    """Map NerDeid entities to pixel regions; inputCols = [OCR column, entities column].
 
-class PositionFinder(
-    Transformer, _PositionFinderParams, DefaultParamsReadable, DefaultParamsWritable
-):
-    """Map NerDeid entities to pixel regions; inputCols = [OCR column, entities column]."""
-
-    _input_kwargs: dict[str, Any]
+    A frame row is never dropped (see :class:`~sparkdeid.stages.base.DeidStage`).
+    """
 
     @keyword_only
     def __init__(
         self,
         *,
-        inputCols: list[str] | None = None,
+        inputCols: Sequence[str] = (schemas.OCR_COL, schemas.ENTITIES_COL),
         outputCol: str = schemas.REGIONS_COL,
         errorCol: str = schemas.ERROR_COL,
+        handleInvalid: str = "keep",
         padding: float = DEFAULT_PADDING,
         mergeGap: float = DEFAULT_PADDING,
     ) -> None:
         super().__init__()
-        self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
-
-    @keyword_only
-    def setParams(
-        self,
-        *,
-        inputCols: list[str] | None = None,
-        outputCol: str = schemas.REGIONS_COL,
-        errorCol: str = schemas.ERROR_COL,
-        padding: float = DEFAULT_PADDING,
-        mergeGap: float = DEFAULT_PADDING,
-    ) -> PositionFinder:
-        return self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
-
-    def setInputCols(self, value: list[str]) -> PositionFinder:
-        return self._set(inputCols=value)
-
-    def setOutputCol(self, value: str) -> PositionFinder:
-        return self._set(outputCol=value)
 
     def setPadding(self, value: float) -> PositionFinder:
         return self._set(padding=value)
@@ -103,29 +71,16 @@ class PositionFinder(
     def _transform(self, dataset: DataFrame) -> DataFrame:
         ocr_col, entities_col = self.getInputCols()
         output_col, padding, gap = self.getOutputCol(), self.getPadding(), self.getMergeGap()
-        settings = RowSettings(
-            input_col=entities_col, path_col="", error_col=self.getErrorCol(),
-            handle_invalid="keep", keep_input=True,
+        job = self._row_job(
+            dataset.schema, ocr_col, [StructField(output_col, schemas.REGIONS_TYPE, True)],
+            keep_input=True, whole_files=False, extra_cols=(entities_col,), label="locating",
         )
-        schema = output_schema(
-            dataset.schema, settings, [StructField(output_col, schemas.REGIONS_TYPE, True)]
-        )
-        error_col = settings.error_col
 
-        def partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-            for pdf in batches:
-                regions = [
-                    [] if ocr is None else [
-                        region_cell(region)
-                        for region in locate(frame_text_of(ocr), entities_of(ents),
-                                             padding=padding, merge_gap=gap)
-                    ]
-                    for ocr, ents in zip(pdf[ocr_col], pdf[entities_col], strict=True)
-                ]
-                out = pdf.drop(columns=[c for c in (output_col,) if c in pdf.columns])
-                out[output_col] = regions
-                if error_col not in out.columns:
-                    out[error_col] = None
-                yield out[schema.fieldNames()]
+        def find(ocr: Any, extras: dict[str, Any]) -> dict[str, Any]:
+            if ocr is None:
+                return {output_col: []}
+            entities = entities_of(extras.get(entities_col))
+            regions = locate(frame_text_of(ocr), entities, padding=padding, merge_gap=gap)
+            return {output_col: [region_cell(region) for region in regions]}
 
-        return dataset.mapInPandas(partition, schema)
+        return job.map_rows(dataset, find)

@@ -8,14 +8,10 @@ error message, which the batch and streaming jobs quarantine.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pandas as pd
 from pyspark import keyword_only
-from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
-from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 from pyspark.sql.types import StructField
 
@@ -23,21 +19,22 @@ from sparkdeid import schemas
 from sparkdeid.dicom.limits import DEFAULT_MAX_BYTES
 from sparkdeid.metadata.strategy import read_text_or_file
 from sparkdeid.metadata.strategy import resolve_strategy as _resolve_strategy
+from sparkdeid.stages.base import DeidStage
 from sparkdeid.stages.params import (
-    HasErrorCol,
     HasInputCol,
     HasMaxFileBytes,
     HasOcrEngine,
     HasPathCol,
+    HasRemovePrivateTags,
     HasStrategy,
     one_of,
 )
-from sparkdeid.stages.rows import RowSettings, output_schema, run_per_file, source_bytes
+from sparkdeid.stages.rows import source_bytes
 from sparkdeid.verify.residual import GATE_MODES, GateMode, GatePolicy, check_output, gate_mode
 
 
 class _ResidualPhiGateParams(
-    HasInputCol, HasPathCol, HasErrorCol, HasStrategy, HasOcrEngine, HasMaxFileBytes
+    HasInputCol, HasPathCol, HasStrategy, HasOcrEngine, HasMaxFileBytes, HasRemovePrivateTags
 ):
     originalCol: Param[str] = Param(
         Params._dummy(),
@@ -56,27 +53,9 @@ class _ResidualPhiGateParams(
         "cost) or 'off' (outputs pass unchecked)",
         typeConverter=one_of("mode", GATE_MODES),
     )
-    removePrivateTags: Param[bool] = Param(
-        Params._dummy(),
-        "removePrivateTags",
-        "the de-identifier's removePrivateTags: when off, private tags the strategy has no "
-        "row for are kept on purpose, and their values are not residual PHI",
-        typeConverter=TypeConverters.toBoolean,
-    )
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._setDefault(
-            inputCol=schemas.DICOM_COL,
-            originalCol=schemas.PATH_COL,
-            mode=GateMode.METADATA.value,
-            removePrivateTags=True,
-        )
 
 
-class ResidualPhiGate(
-    Transformer, _ResidualPhiGateParams, DefaultParamsReadable, DefaultParamsWritable
-):
+class ResidualPhiGate(DeidStage, _ResidualPhiGateParams):
     """Null the output of a file that still holds PHI from its own header; say why.
 
     Give it the same strategy as the :class:`DicomMetadataDeidentifier` before
@@ -85,8 +64,6 @@ class ResidualPhiGate(
     PHI-free message to ``errorCol``, which the batch and streaming jobs
     quarantine. Rows an earlier stage failed pass through untouched.
     """
-
-    _input_kwargs: dict[str, Any]
 
     @keyword_only
     def __init__(
@@ -107,27 +84,6 @@ class ResidualPhiGate(
         maxFileBytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         super().__init__()
-        self._set(**self._input_kwargs)
-
-    @keyword_only
-    def setParams(
-        self,
-        *,
-        inputCol: str = schemas.DICOM_COL,
-        originalCol: str = schemas.PATH_COL,
-        pathCol: str = schemas.PATH_COL,
-        mode: str = GateMode.METADATA.value,
-        errorCol: str = schemas.ERROR_COL,
-        handleInvalid: str = "keep",
-        strategyFile: str = "tcia",
-        strategyFileContent: str = "",
-        groupStrategyFile: str = "",
-        removePrivateTags: bool = True,
-        engine: str = "rapidocr",
-        engineOptions: str = "{}",
-        maxFileBytes: int = DEFAULT_MAX_BYTES,
-    ) -> ResidualPhiGate:
-        return self._set(**self._input_kwargs)
 
     @classmethod
     def for_deidentifier(cls, deidentifier: Any, **params: Any) -> ResidualPhiGate:
@@ -142,9 +98,6 @@ class ResidualPhiGate(
             **params,
         )
 
-    def setInputCol(self, value: str) -> ResidualPhiGate:
-        return self._set(inputCol=value)
-
     def setOriginalCol(self, value: str) -> ResidualPhiGate:
         return self._set(originalCol=value)
 
@@ -156,12 +109,6 @@ class ResidualPhiGate(
 
     def getMode(self) -> str:
         return self.getOrDefault(self.mode)
-
-    def setRemovePrivateTags(self, value: bool) -> ResidualPhiGate:
-        return self._set(removePrivateTags=value)
-
-    def getRemovePrivateTags(self) -> bool:
-        return self.getOrDefault(self.removePrivateTags)
 
     def policy(self) -> GatePolicy:
         """Resolve the strategy on the driver into what executors need."""
@@ -185,17 +132,12 @@ class ResidualPhiGate(
             )
         engine_name, engine_options = self.getEngine(), self.engine_options()
         max_bytes = self.getMaxFileBytes()
-        settings = RowSettings(
-            input_col=input_col,
-            path_col=self.getPathCol(),
-            error_col=self.getErrorCol(),
-            handle_invalid=self.getHandleInvalid(),
+        job = self._row_job(
+            dataset.schema, input_col, [StructField(input_col, schemas.FIELD_BINARY, True)],
+            whole_files=True, path_col=self.getPathCol(),
             keep_input=True,  # the checked column is also the output column
             extra_cols=(original_col,),
             max_bytes=0,  # the output was made in memory by the stage before
-        )
-        schema = output_schema(
-            dataset.schema, settings, [StructField(input_col, schemas.FIELD_BINARY, True)]
         )
 
         def process(content: bytes, extras: dict[str, Any]) -> dict[str, Any]:
@@ -208,7 +150,4 @@ class ResidualPhiGate(
             check_output(original, content, policy, mode, engine)
             return {input_col: content}
 
-        def partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-            return run_per_file(batches, settings, process, (input_col,))
-
-        return dataset.mapInPandas(partition, schema)
+        return job.map_files(dataset, process)

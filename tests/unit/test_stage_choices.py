@@ -7,24 +7,28 @@ for setters, constructor keywords and pipelines being loaded alike.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 
 import pytest
+from pyspark import keyword_only
 from pyspark.ml import Pipeline, PipelineModel
 
+from sparkdeid.stages.base import DeidStage
 from sparkdeid.stages.dicom_to_image import DicomToImage
 from sparkdeid.stages.dicom_to_metadata import DicomToMetadata
 from sparkdeid.stages.document_cleaner import DicomDocumentCleaner
 from sparkdeid.stages.draw_regions import DicomDrawRegions
 from sparkdeid.stages.metadata_deidentifier import DicomMetadataDeidentifier
 from sparkdeid.stages.ner_deid import NerDeid
-from sparkdeid.stages.params import HANDLE_INVALID_CHOICES
+from sparkdeid.stages.params import HANDLE_INVALID_CHOICES, HasKeepInput
+from sparkdeid.stages.position_finder import PositionFinder
 from sparkdeid.stages.residual_gate import ResidualPhiGate
 from sparkdeid.stages.text_detector import TextDetector
 
 STAGES = [DicomToImage, DicomToMetadata, DicomMetadataDeidentifier, NerDeid, TextDetector,
-          DicomDrawRegions, DicomDocumentCleaner, ResidualPhiGate]
+          PositionFinder, DicomDrawRegions, DicomDocumentCleaner, ResidualPhiGate]
 CHOICES = [
     (DicomToImage, "frameSampling", "stride"), (DicomToImage, "frameReuse", "changed"),
     (DicomDrawRegions, "fill", "background"), (DicomDrawRegions, "overlays", "remove"),
@@ -53,9 +57,10 @@ def test_every_choice_param_refuses_what_it_does_not_offer(stage, name, good):
 
 
 @pytest.mark.spark
-def test_a_saved_pipeline_with_a_misspelt_choice_does_not_load(spark, tmp_path):
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.__name__)
+def test_a_saved_pipeline_with_a_misspelt_choice_does_not_load(spark, tmp_path, stage):
     empty = spark.createDataFrame([], "path string")
-    Pipeline(stages=[DicomToMetadata(inputCol="path")]).fit(empty).save(str(tmp_path / "p"))
+    Pipeline(stages=[stage()]).fit(empty).save(str(tmp_path / "p"))
     stage_dir = next(d for d in os.listdir(tmp_path / "p" / "stages"))
     folder = tmp_path / "p" / "stages" / stage_dir / "metadata"
     meta_file = next(folder.glob("part-*"))
@@ -66,3 +71,48 @@ def test_a_saved_pipeline_with_a_misspelt_choice_does_not_load(spark, tmp_path):
         checksum.unlink()
     with pytest.raises(ValueError, match="handleInvalid must be one of"):
         PipelineModel.load(str(tmp_path / "p"))
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.__name__)
+def test_every_param_has_its_default_from_the_constructor(stage):
+    signature = inspect.signature(stage)
+    instance = stage()
+    assert {p.name for p in instance.params} == set(signature.parameters)
+    for param in instance.params:
+        default = signature.parameters[param.name].default
+        expected = list(default) if isinstance(default, tuple) else default
+        assert instance.getOrDefault(param) == expected, param.name
+        assert not instance.isSet(param)
+
+
+def test_set_params_takes_the_constructor_keywords_only():
+    stage = PositionFinder().setParams(padding=5.0, inputCols=None)
+    assert stage.getPadding() == 5.0 and stage.getInputCols() == ["ocr", "entities"]
+    with pytest.raises(TypeError, match="has no param paddin"):
+        stage.setParams(paddin=1.0)
+    with pytest.raises(ValueError, match="handleInvalid must be one of"):
+        stage.setParams(handleInvalid="skp")
+    with pytest.raises(TypeError):
+        PositionFinder(["ocr", "entities"])  # type: ignore[misc]  # keywords only
+
+
+def test_a_list_default_is_not_shared_between_stages():
+    first, second = PositionFinder(), PositionFinder()
+    first.getInputCols().append("extra")
+    assert second.getInputCols() == ["ocr", "entities"]
+
+
+def test_a_stage_whose_constructor_misses_a_param_fails_when_defined():
+    with pytest.raises(TypeError, match=r"without a keyword \['keepInput'\]"):
+
+        class Incomplete(DeidStage, HasKeepInput):
+            @keyword_only
+            def __init__(self, *, errorCol: str = "error", handleInvalid: str = "keep") -> None:
+                super().__init__()
+
+    with pytest.raises(TypeError, match="must be keyword-only with a default"):
+
+        class NoDefault(DeidStage):
+            @keyword_only
+            def __init__(self, *, errorCol: str, handleInvalid: str = "keep") -> None:
+                super().__init__()
