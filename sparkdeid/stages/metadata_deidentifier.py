@@ -18,6 +18,7 @@ from sparkdeid.metadata.strategy import read_text_or_file, resolve_strategy
 from sparkdeid.stages.base import DeidStage
 from sparkdeid.stages.params import (
     HasCleanedDocumentCol,
+    HasCleanedUpstream,
     HasInputCol,
     HasKeepInput,
     HasMaxFileBytes,
@@ -34,7 +35,7 @@ PIXEL_OPTION_CODES = frozenset({"113101", "113102"})
 
 
 class _DicomMetadataDeidentifierParams(
-    HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, HasStrategy, HasSecret,
+    HasInputCol, HasOutputCol, HasPathCol, HasKeepInput, HasStrategy, HasSecret, HasCleanedUpstream,
     HasMaxFileBytes, HasRemovePrivateTags, HasTagMappingCol, HasCleanedDocumentCol,
 ):
     regenerateSeries: Param[bool] = Param(
@@ -57,16 +58,6 @@ class _DicomMetadataDeidentifierParams(
         "set by the pixel pipeline: only then are the Clean Pixel Data / Visual Features option "
         "codes recorded in the De-identification Method Code Sequence",
         typeConverter=TypeConverters.toBoolean,
-    )
-    cleanedUpstream: Param[list[str]] = Param(
-        Params._dummy(),
-        "cleanedUpstream",
-        "what pixel stages before this one already cleaned, so it is kept instead of removed: "
-        "'overlays' (Overlay Data and the attributes describing it; overlay labels and "
-        "descriptions are still cleaned), 'documents' (Encapsulated Document and its length), "
-        "'icons' (the top-level Icon Image Sequence); images nested in sequence items are "
-        "removed regardless. Set by the full pipeline, not by hand",
-        typeConverter=TypeConverters.toListString,
     )
 
 
@@ -122,13 +113,6 @@ class DicomMetadataDeidentifier(DeidStage, _DicomMetadataDeidentifierParams):
 
     def getPixelDataCleaned(self) -> bool:
         return self.getOrDefault(self.pixelDataCleaned)
-
-    def setCleanedUpstream(self, value: list[str]) -> DicomMetadataDeidentifier:
-        return self._set(cleanedUpstream=value)
-
-    def getCleanedUpstream(self) -> list[str]:
-        names: list[str] | None = self.getOrDefault(self.cleanedUpstream)
-        return list(names or [])  # an explicit None passed to the constructor means none
 
     def engine_config(self) -> EngineConfig:
         """Resolve strategy and secret on the driver into what executors need."""

@@ -472,3 +472,24 @@ class HasRemovePrivateTags(Params):
 
     def getRemovePrivateTags(self) -> bool:
         return self.getOrDefault(self.removePrivateTags)
+
+
+class HasCleanedUpstream(Params):
+    cleanedUpstream: Param[list[str]] = Param(
+        Params._dummy(),
+        "cleanedUpstream",
+        "what pixel stages before this one already cleaned, so it is kept instead of removed: "
+        "'overlays' (Overlay Data and the attributes describing it; overlay labels and "
+        "descriptions are still cleaned), 'documents' (Encapsulated Document and its length), "
+        "'icons' (the top-level Icon Image Sequence); images nested in sequence items are "
+        "removed regardless. Set by the full pipeline, not by hand; ResidualPhiGate takes the "
+        "de-identifier's value, so what was kept that way is not residual PHI",
+        typeConverter=TypeConverters.toListString,
+    )
+
+    def setCleanedUpstream(self: P, value: list[str]) -> P:
+        return self._set(cleanedUpstream=value)
+
+    def getCleanedUpstream(self) -> list[str]:
+        names: list[str] | None = self.getOrDefault(self.cleanedUpstream)
+        return list(names or [])  # an explicit None passed to the constructor means none

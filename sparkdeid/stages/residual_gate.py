@@ -8,6 +8,7 @@ error message, which the batch and streaming jobs quarantine.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pyspark import keyword_only
@@ -21,6 +22,7 @@ from sparkdeid.metadata.strategy import read_text_or_file
 from sparkdeid.metadata.strategy import resolve_strategy as _resolve_strategy
 from sparkdeid.stages.base import DeidStage
 from sparkdeid.stages.params import (
+    HasCleanedUpstream,
     HasInputCol,
     HasMaxFileBytes,
     HasOcrEngine,
@@ -34,7 +36,8 @@ from sparkdeid.verify.residual import GATE_MODES, GateMode, GatePolicy, check_ou
 
 
 class _ResidualPhiGateParams(
-    HasInputCol, HasPathCol, HasStrategy, HasOcrEngine, HasMaxFileBytes, HasRemovePrivateTags
+    HasInputCol, HasPathCol, HasStrategy, HasOcrEngine, HasMaxFileBytes, HasRemovePrivateTags,
+    HasCleanedUpstream,
 ):
     originalCol: Param[str] = Param(
         Params._dummy(),
@@ -79,6 +82,7 @@ class ResidualPhiGate(DeidStage, _ResidualPhiGateParams):
         strategyFileContent: str = "",
         groupStrategyFile: str = "",
         removePrivateTags: bool = True,
+        cleanedUpstream: Sequence[str] = (),
         engine: str = "rapidocr",
         engineOptions: str = "{}",
         maxFileBytes: int = DEFAULT_MAX_BYTES,
@@ -95,6 +99,7 @@ class ResidualPhiGate(DeidStage, _ResidualPhiGateParams):
             strategyFileContent=deidentifier.getStrategyFileContent(),
             groupStrategyFile=deidentifier.getGroupStrategyFile(),
             removePrivateTags=deidentifier.getRemovePrivateTags(),
+            cleanedUpstream=deidentifier.getCleanedUpstream(),
             **params,
         )
 
@@ -118,6 +123,7 @@ class ResidualPhiGate(DeidStage, _ResidualPhiGateParams):
             strategy_csv=resolved.csv_text,
             group_strategy_csv=read_text_or_file(self.getGroupStrategyFile()) or None,
             remove_private_tags=self.getRemovePrivateTags(),
+            cleaned_upstream=tuple(self.getCleanedUpstream()),
         )
 
     def _transform(self, dataset: DataFrame) -> DataFrame:

@@ -44,9 +44,13 @@ def test_builders_append_the_gate_with_the_strategy() -> None:
     assert gate.getRemovePrivateTags() is False
     full = pipeline.full_pipeline(residual_check="pixels").getStages()
     assert isinstance(full[-1], ResidualPhiGate) and full[-1].getMode() == "pixels"
+    # what the pixel stages cleaned is kept by the engine, and the gate reads the same list
+    assert full[-1].getCleanedUpstream() == full[-2].getCleanedUpstream() == [
+        "overlays", "documents"]
+    assert full[-1].policy().cleaned_upstream == ("overlays", "documents")
     assert not isinstance(pipeline.anonymisation_pipeline(residual_check="off").getStages()[-1],
                           ResidualPhiGate)
-    with pytest.raises(ValueError, match="residual check"):
+    with pytest.raises(ValueError, match="residual.check"):
         pipeline.metadata_pipeline(residual_check="sometimes")
 
 
