@@ -7,7 +7,7 @@ noise and anatomy. Then, each in a fresh child process so its peak RSS is its
 own:
 
 1. ``deidentify_large_file`` on the big file with the batch job's finder
-   (:class:`~sparkdeid.jobs.large_files.ReusingRegionFinder`: frame reuse,
+   (:class:`~sparkdeid.jobs.large_files.FrameBoxFinder`: frame reuse,
    OCR only where new text appears), the tcia metadata profile as
    ``header_transform``;
 2. the whole-file path on a smaller file: read the bytes, the same regions,
@@ -30,7 +30,7 @@ import struct
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -49,7 +49,7 @@ from pydicom.uid import (  # noqa: E402
 
 from sparkdeid.boxes import Box  # noqa: E402
 from sparkdeid.dicom.frames import RenderedFrame  # noqa: E402
-from sparkdeid.jobs.large_files import LargeFileSettings, ReusingRegionFinder  # noqa: E402
+from sparkdeid.jobs.large_files import FrameBoxFinder, LargeFileSettings  # noqa: E402
 from sparkdeid.ner.detect import DetectorConfig  # noqa: E402
 
 SIZE = 512
@@ -59,7 +59,6 @@ NAME, BIRTH_DATE, PATIENT_ID = "QUILLBERT^ZANDOR", "19610314", "48271630"
 BANNER_LINES = ("QUILLBERT, ZANDOR", "DOB 03/14/1961  MRN 48271630")
 BANNER_PHI = ("QUILLBERT,", "ZANDOR", "03/14/1961", "48271630")  # labels DOB/MRN may stay
 BANNER_XY = (16, 12)  # top-left of the first line
-RegionFinder = Callable[[int, RenderedFrame], Sequence[Box]]
 
 
 # --------------------------------------------------------------------------
@@ -177,22 +176,21 @@ def streamed_child(src: str, dst: str, engine: str) -> dict[str, Any]:
     baseline = _peak_rss()
     settings = LargeFileSettings(engine=engine, engine_options=(), detector=DetectorConfig(),
                                  metadata=_metadata_config())
-    finder = ReusingRegionFinder(settings, header, frames)  # what the batch job's route uses
+    finder = FrameBoxFinder(settings, header, frames)  # what the batch job's route uses
     found: list[int] = []
     after_first: list[int] = []
 
-    def counted(index: int, rendered: RenderedFrame) -> Sequence[Box]:
-        if index == 1:  # frame 0 is written: OCR ran, every buffer has been used once
-            after_first.append(_peak_rss())
-        boxes = finder(index, rendered)
-        counted.previous_boxes = finder.previous_boxes  # type: ignore[attr-defined]
-        if index == 0:
-            found.append(len(boxes))
-        return boxes
+    def counted(frames: Iterator[tuple[int, RenderedFrame]]) -> Iterator[tuple[int, list[Box]]]:
+        for index, boxes in finder.frame_boxes(frames):
+            if index == 1:  # frame 0 is written: OCR ran, every buffer has been used once
+                after_first.append(_peak_rss())
+            if index == 0:
+                found.append(len(boxes))
+            yield index, boxes
 
     started = time.perf_counter()
     result = deidentify_large_file(
-        src, dst, find_regions=counted, header_transform=metadata.deidentify
+        src, dst, frame_boxes=counted, header_transform=metadata.deidentify
     )
     seconds = time.perf_counter() - started
     return {

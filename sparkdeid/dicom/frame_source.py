@@ -29,11 +29,11 @@ never a value or the path (either could be PHI).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import os
 import struct
-from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -51,12 +51,10 @@ from pydicom.uid import (
     UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
-    JPEG2000TransferSyntaxes,
-    JPEGLSTransferSyntaxes,
-    JPEGTransferSyntaxes,
 )
 
 from sparkdeid.dicom.codec import looks_like_dicom
+from sparkdeid.dicom.encapsulation import extended_offsets_of, index_fragments
 from sparkdeid.dicom.frames import (
     PIXEL_DATA_TAG,
     RenderedFrame,
@@ -70,19 +68,13 @@ from sparkdeid.errors import DicomDecodeError
 
 logger = logging.getLogger(__name__)
 
-ITEM_TAG = 0xFFFEE000
-SEQUENCE_DELIMITER_TAG = 0xFFFEE0DD
 TRAILING_PADDING_TAG = 0xFFFCFFFC
 _FLOAT_PIXEL_TAGS = (0x7FE00008, 0x7FE00009)
-_EXTENDED_OFFSETS = 0x7FE00001
-_EXTENDED_LENGTHS = 0x7FE00002
 # Explicit VRs with a 2-byte reserved field and a 4-byte length (PS3.5 7.1.2).
 _LONG_VRS = frozenset(
     {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 )
 _UNDEFINED_LENGTH = 0xFFFFFFFF
-# First bytes of a frame's codestream: JPEG SOI, JPEG 2000 SOC, JP2 signature box.
-_CODESTREAM_STARTS = (b"\xff\xd8", b"\xff\x4f\xff\x51", b"\x00\x00\x00\x0cjP")
 
 
 @dataclass(frozen=True)
@@ -208,11 +200,7 @@ class FrameSource:
         """
         self._check_index(index)
         if self.layout.encapsulated:
-            first, last = self._frame_fragments[index], self._frame_fragments[index + 1]
-            return b"".join(
-                self._read(self._fragment_offsets[k], self._fragment_lengths[k])
-                for k in range(first, last)
-            )
+            return b"".join(self._read(*place) for place in self._fragments.of_frame(index))
         start, end, bit_offset = self.native_span(index)
         data = self.read_value(start, end)
         if self.info.bits_allocated != 1 or (bit_offset == 0 and self._frame_bits % 8 == 0):
@@ -236,6 +224,10 @@ class FrameSource:
             return first_bit // 8, -(-(first_bit + self._frame_bits) // 8), first_bit % 8
         size = self._frame_bits // 8
         return index * size, (index + 1) * size, 0
+
+    def read_at(self, position: int, length: int) -> bytes:
+        """``length`` bytes at file ``position`` (a place :meth:`frame_fragments` names)."""
+        return self._read(position, length)
 
     def read_value(self, start: int, end: int) -> bytes:
         """Bytes ``start:end`` of the Pixel Data value (native) as stored."""
@@ -266,15 +258,14 @@ class FrameSource:
 
     def fragment_count(self) -> int:
         """How many fragments encapsulated Pixel Data holds (0 for native)."""
-        return len(self._fragment_offsets)
+        return len(self._fragments) if self.layout.encapsulated else 0
 
     def frame_fragments(self, index: int) -> list[tuple[int, int]]:
         """``(file offset, length)`` of each fragment value of frame ``index`` (encapsulated)."""
         self._check_index(index)
         if not self.layout.encapsulated:
             raise ValueError("frame_fragments is for encapsulated Pixel Data")
-        first, last = self._frame_fragments[index], self._frame_fragments[index + 1]
-        return [(self._fragment_offsets[k], self._fragment_lengths[k]) for k in range(first, last)]
+        return self._fragments.of_frame(index)
 
     # ------------------------------------------------------------------ opening
 
@@ -293,9 +284,6 @@ class FrameSource:
         self.info = image_pixel_info(self.header)
         self.layout = self._pixel_data_element(offset, head)
         self.basic_offsets: tuple[int, ...] = ()
-        self._fragment_offsets = array("Q")
-        self._fragment_lengths = array("Q")
-        self._frame_fragments = array("Q")
         self._frame_bits = self.info.rows * self.info.columns * self._samples_stored()
         if self.info.bits_allocated != 1:
             self._frame_bits *= self.info.bits_allocated
@@ -416,119 +404,21 @@ class FrameSource:
 
     def _scan_fragments(self) -> None:
         """Read every item header once; keep fragment offsets and lengths, map frames."""
-        fp, size = self._fp, self._size
-        position = self.layout.value_offset
-        table: bytes | None = None
-        while True:
+        fp = self._fp
+
+        def read(position: int, length: int) -> bytes:
             fp.seek(position)
-            head = fp.read(8)
-            if len(head) < 8:
-                raise DicomDecodeError(
-                    "truncated DICOM: encapsulated Pixel Data ends before its sequence delimiter"
-                )
-            group, element, length = struct.unpack("<HHI", head)
-            tag = group << 16 | element
-            if tag == SEQUENCE_DELIMITER_TAG:
-                position += 8
-                break
-            if tag != ITEM_TAG or length == _UNDEFINED_LENGTH:
-                raise DicomDecodeError("encapsulated Pixel Data holds something other than items")
-            if position + 8 + length > size:
-                raise DicomDecodeError(
-                    "truncated DICOM: a Pixel Data fragment is shorter than its declared length"
-                )
-            if table is None:
-                table = fp.read(length)
-            else:
-                self._fragment_offsets.append(position + 8)
-                self._fragment_lengths.append(length)
-            position += 8 + length
-        if table is None:
-            raise DicomDecodeError("encapsulated Pixel Data has no Basic Offset Table item")
-        if len(table) % 4:
-            raise DicomDecodeError("the Basic Offset Table length is not a multiple of 4")
-        self.basic_offsets = struct.unpack(f"<{len(table) // 4}I", table)
-        self.layout = PixelDataLayout(
-            self.layout.element_offset,
-            self.layout.value_offset,
-            position - self.layout.value_offset,
-            position,
-            self.layout.vr,
-            self.layout.implicit_vr,
-            True,
+            return fp.read(length)
+
+        self._fragments = index_fragments(
+            read, self.layout.value_offset, self._size, num_frames=self.info.num_frames,
+            transfer_syntax=self.info.uid, extended_offsets=extended_offsets_of(self.header),
         )
-        self._frame_fragments = array("Q", self._map_frames())
-
-    def _map_frames(self) -> list[int]:
-        """Index of each frame's first fragment, plus the fragment count at the end."""
-        frames, fragments = self.info.num_frames, len(self._fragment_offsets)
-        if fragments < frames:
-            raise DicomDecodeError(
-                f"encapsulated Pixel Data holds {fragments} fragment(s) for {frames} frame(s)"
-            )
-        for name, offsets in (
-            ("extended", self._extended_offsets()),
-            ("basic", self.basic_offsets),
-        ):
-            if offsets:
-                starts = self._starts_from_table(offsets)
-                if starts is not None:
-                    return [*starts, fragments]
-                logger.debug("%s offset table does not match the fragments; not used", name)
-        if fragments == frames:
-            return list(range(fragments + 1))
-        if frames == 1:
-            return [0, fragments]
-        starts = self._starts_from_markers()
-        if starts is not None:
-            return [*starts, fragments]
-        raise DicomDecodeError(
-            f"encapsulated Pixel Data holds {fragments} fragments for {frames} frames and no "
-            "usable offset table: which fragments form which frame is unknown"
+        self.basic_offsets = self._fragments.basic_offsets
+        self.layout = dataclasses.replace(
+            self.layout, value_length=self._fragments.end - self.layout.value_offset,
+            end_offset=self._fragments.end,
         )
-
-    def _extended_offsets(self) -> tuple[int, ...]:
-        if _EXTENDED_OFFSETS not in self.header or _EXTENDED_LENGTHS not in self.header:
-            return ()
-        try:
-            raw = self.header[_EXTENDED_OFFSETS].value
-            if isinstance(raw, bytes | bytearray):
-                return struct.unpack(f"<{len(raw) // 8}Q", raw)
-            return tuple(int(v) for v in raw)
-        except Exception:
-            logger.debug("extended offset table unreadable; not used")
-            return ()
-
-    def _starts_from_table(self, offsets: tuple[int, ...]) -> list[int] | None:
-        """First fragment of each frame from table offsets (relative to the first fragment item).
-
-        None unless the table has one offset per frame, starting at 0, increasing,
-        each the start of a fragment item.
-        """
-        if len(offsets) != self.info.num_frames or offsets[0] != 0:
-            return None
-        base = self._fragment_offsets[0] - 8
-        by_offset = {item - 8 - base: k for k, item in enumerate(self._fragment_offsets)}
-        starts = [by_offset.get(int(offset), -1) for offset in offsets]
-        if any(k < 0 for k in starts) or any(
-            b <= a for a, b in zip(starts, starts[1:], strict=False)
-        ):
-            return None
-        return starts
-
-    def _starts_from_markers(self) -> list[int] | None:
-        """Frames split where a fragment opens a new codestream (JPEG family only)."""
-        uid = self.info.uid
-        if uid not in (*JPEGTransferSyntaxes, *JPEGLSTransferSyntaxes, *JPEG2000TransferSyntaxes):
-            return None
-        starts = [
-            k
-            for k, offset in enumerate(self._fragment_offsets)
-            if self._read(offset, 6).startswith(_CODESTREAM_STARTS)
-        ]
-        if len(starts) != self.info.num_frames or starts[0] != 0:
-            return None
-        return starts
 
     # ------------------------------------------------------------------ trailing elements
 

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.encaps import generate_fragments, get_frame
 from pydicom.uid import (
     UID,
     ExplicitVRBigEndian,
@@ -41,6 +40,12 @@ from pydicom.uid import (
 )
 
 from sparkdeid.dicom.codestream import check_frame_codestream
+from sparkdeid.dicom.encapsulation import (
+    Fragments,
+    extended_offsets_of,
+    fragments_of,
+    single_frame_value,
+)
 from sparkdeid.errors import DicomDecodeError
 
 logger = logging.getLogger(__name__)
@@ -237,16 +242,7 @@ def _check_pixel_data(ds: Dataset, info: PixelInfo) -> None:
     if not isinstance(value, bytes | bytearray):
         raise DicomDecodeError("pixel data element holds no bytes")
     if info.is_encapsulated:
-        try:
-            fragments = sum(1 for _ in generate_fragments(value)) - 1  # minus the offset table
-        except Exception:
-            raise DicomDecodeError(
-                "encapsulated pixel data is malformed (bad item tag or length)"
-            ) from None
-        if 0x7FE00001 not in ds and fragments < info.num_frames:
-            raise DicomDecodeError(
-                f"encapsulated pixel data has {fragments} fragment(s) for {info.num_frames} frames"
-            )
+        frame_fragments(ds, info)  # raises when items or frames do not add up
         return
     samples = 2 if info.photometric == "YBR_FULL_422" else info.samples_per_pixel
     values = info.rows * info.columns * samples * info.num_frames
@@ -302,47 +298,36 @@ def _decoder(info: PixelInfo) -> Any:
     return decoder
 
 
-def _encapsulate_one(frame: bytes) -> bytes:
-    """A single frame as encapsulated Pixel Data: empty offset table, one item."""
-    padded = frame + b"\x00" * (len(frame) % 2)
-    return (
-        b"\xfe\xff\x00\xe0\x00\x00\x00\x00"
-        + b"\xfe\xff\x00\xe0"
-        + len(padded).to_bytes(4, "little")
-        + padded
-    )
+# The fragments of the Pixel Data value last indexed: frames of one file are read in turn.
+_LAST_INDEXED: list[tuple[bytes | bytearray, tuple[int, ...], Fragments]] = []
+
+
+def frame_fragments(ds: Dataset, info: PixelInfo) -> Fragments:
+    """Where each frame's fragments lie in ``ds``'s encapsulated Pixel Data value."""
+    try:
+        value = ds[PIXEL_DATA_TAG].value
+    except Exception:
+        raise DicomDecodeError("pixel data element is not readable") from None
+    if not isinstance(value, bytes | bytearray):
+        raise DicomDecodeError("pixel data element holds no bytes")
+    extended = extended_offsets_of(ds)
+    if _LAST_INDEXED and _LAST_INDEXED[0][0] is value and _LAST_INDEXED[0][1] == extended:
+        return _LAST_INDEXED[0][2]
+    fragments = fragments_of(ds, value, info.num_frames, info.uid)
+    _LAST_INDEXED[:] = [(value, extended, fragments)]
+    return fragments
 
 
 def encoded_frame(ds: Dataset, info: PixelInfo, index: int) -> bytes:
     """The compressed bytes of one frame of encapsulated Pixel Data (fragments joined)."""
-    extended = None
-    if 0x7FE00001 in ds and 0x7FE00002 in ds:
-        extended = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
+    if not 0 <= index < info.num_frames:
+        raise DicomDecodeError(f"encapsulated pixel data has no frame {index}")
     value = ds[PIXEL_DATA_TAG].value
-    if extended is None:
-        _check_offset_table(value)
-    try:
-        frame = get_frame(value, index, number_of_frames=info.num_frames,
-                          extended_offsets=extended)
-    except Exception as exc:
-        raise DicomDecodeError(
-            f"encapsulated pixel data has no readable frame {index} ({type(exc).__name__})"
-        ) from None
+    frame = b"".join(value[at : at + length]
+                     for at, length in frame_fragments(ds, info).of_frame(index))
     if not frame:
         raise DicomDecodeError(f"encapsulated pixel data frame {index} is empty")
     return frame
-
-
-def _check_offset_table(value: bytes) -> None:
-    """A Basic Offset Table entry beyond the fragments would give an empty or wrong frame."""
-    if len(value) < 8 or value[:4] != b"\xfe\xff\x00\xe0":
-        return  # get_frame reports a missing offset table item
-    table = int.from_bytes(value[4:8], "little")
-    offsets = np.frombuffer(value[8:8 + table - table % 4], dtype="<u4")
-    if offsets.size and int(offsets.max()) >= len(value) - 8 - table:
-        raise DicomDecodeError(
-            "Basic Offset Table points past the end of the encapsulated pixel data"
-        )
 
 
 def decode_encoded_frame(info: PixelInfo, frame: bytes) -> np.ndarray:
@@ -352,7 +337,7 @@ def decode_encoded_frame(info: PixelInfo, frame: bytes) -> np.ndarray:
     decoder = _decoder(info)
     try:
         arr, props = decoder.as_array(
-            _encapsulate_one(frame), index=0, raw=True, validate=True, **_decoder_options(info, 1)
+            single_frame_value(frame), index=0, raw=True, validate=True, **_decoder_options(info, 1)
         )
     except BaseException as exc:  # plugins raise anything; never echo their text (may hold values)
         # A Rust codec's panic (pyo3 PanicException) is a BaseException: found by

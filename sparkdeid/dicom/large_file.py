@@ -15,11 +15,12 @@ Output layout:
 * native Pixel Data: defined length, the same value length as the input;
   unmasked frames' bytes are copied as read, masked frames have only the
   masked pixels' bytes changed;
-* encapsulated Pixel Data: undefined length, one fragment per frame (an
-  unmasked frame's fragments joined, its codestream byte for byte), a Basic
-  Offset Table when the input had one (reserved up front, filled at the
-  end), the Extended Offset Table rewritten when the header has one, and a
-  sequence delimiter.
+* encapsulated Pixel Data: undefined length, items as
+  :class:`~sparkdeid.dicom.encapsulation.FrameItems` writes them for the
+  in-memory writer too (an unmasked frame's fragments as stored, a masked
+  frame as one item), a Basic Offset Table when the input had one (reserved
+  up front, filled at the end), the Extended Offset Table rewritten when the
+  header has one, and a sequence delimiter.
 
 Two things are only known at the end: the offset tables and, when masked
 frames were re-encoded with a lossy codec, the Lossy Image Compression ratio
@@ -38,10 +39,10 @@ import os
 import shutil
 import struct
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from pydicom.charset import convert_encodings
 from pydicom.dataset import Dataset
@@ -51,6 +52,14 @@ from pydicom.uid import UID, ImplicitVRLittleEndian
 
 from sparkdeid.boxes import Box
 from sparkdeid.dicom.codec import write_dataset
+from sparkdeid.dicom.encapsulation import (
+    EXTENDED_LENGTHS,
+    EXTENDED_OFFSETS,
+    SEQUENCE_DELIMITER,
+    FrameItems,
+    basic_table_item,
+    extended_lengths_of,
+)
 from sparkdeid.dicom.frame_source import FrameSource, SourceFrame
 from sparkdeid.dicom.frames import (
     PIXEL_DATA_TAG,
@@ -64,17 +73,15 @@ from sparkdeid.errors import DicomEncodeError
 
 logger = logging.getLogger(__name__)
 
-RegionFinder = Callable[[int, RenderedFrame], Sequence[Box]]
+FrameBoxes = Callable[
+    [Iterator[tuple[int, RenderedFrame]]], Iterable[tuple[int, Sequence[Box]]]
+]
 """Boxes to mask on a frame. A finder may also set ``previous_boxes`` after a
 call: the *previous* frame's complete boxes, replacing those returned for it
 (text over moving anatomy is confirmed one frame after it appears), which is
 why frames are written one frame behind the finder."""
 HeaderTransform = Callable[[Dataset], None]
 
-_EXTENDED_OFFSETS = 0x7FE00001
-_EXTENDED_LENGTHS = 0x7FE00002
-_ITEM = struct.pack("<HH", 0xFFFE, 0xE000)
-_SEQUENCE_DELIMITER = struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
 _PIXEL_TAG = struct.pack("<HH", 0x7FE0, 0x0010)
 _COPY_CHUNK = 16 << 20
 
@@ -98,7 +105,7 @@ def deidentify_large_file(
     src_path: str | os.PathLike[str],
     dst_path: str | os.PathLike[str],
     *,
-    find_regions: RegionFinder | None = None,
+    frame_boxes: FrameBoxes | None = None,
     regions: Mapping[int, Sequence[Box]] | None = None,
     header_transform: HeaderTransform | None = None,
     fill: str = "black",
@@ -112,14 +119,17 @@ def deidentify_large_file(
     src_path, dst_path
         Input and output files; the output appears only when complete
         (written beside it under a temporary name, then renamed).
-    find_regions
-        Called once per frame, in order, with the frame index and the frame
-        rendered as :func:`~sparkdeid.dicom.frames.render_frame` would (so
-        OCR sees the same image); returns boxes in original pixel
-        coordinates. A tracker that reuses regions while frames do not
-        change fits here.
+    frame_boxes
+        Takes the stream of ``(index, rendered frame)`` pairs, every frame in
+        order, rendered as :func:`~sparkdeid.dicom.frames.render_frame` would
+        (so OCR sees the same image), and yields ``(index, boxes)`` for every
+        frame in order, boxes in original pixel coordinates. It may pull a
+        frame ahead before deciding the last one (frame reuse plans one
+        frame behind, :func:`~sparkdeid.ocr.frame_reuse.plan_frames`); a
+        frame is written once its boxes come. :func:`per_frame` makes one
+        from a function of one frame.
     regions
-        Instead of ``find_regions``: boxes by frame index known beforehand
+        Instead of ``frame_boxes``: boxes by frame index known beforehand
         (frames sampled and read in a first pass); frames are then not
         rendered at all.
     header_transform
@@ -131,7 +141,7 @@ def deidentify_large_file(
         ``black`` or ``background``, as in
         :func:`~sparkdeid.dicom.pixel_writer.mask_pixels`.
     render_width
-        Width of the image handed to ``find_regions`` (0: original size).
+        Width of the images handed to ``frame_boxes`` (0: original size).
     shared_stretch
         Render every frame with the first frame's stretch bounds, as frame
         reuse does (:func:`~sparkdeid.dicom.frames.frame_stretch`); off, each
@@ -147,10 +157,10 @@ def deidentify_large_file(
         or ``header_transform`` changed what the frames depend on.
     ValueError
         An unknown ``fill``, a negative ``render_width``, or not exactly one
-        of ``find_regions`` and ``regions``.
+        of ``frame_boxes`` and ``regions``; ``frame_boxes`` leaving out a frame.
     """
-    if (find_regions is None) == (regions is None):
-        raise ValueError("give either find_regions or regions")
+    if (frame_boxes is None) == (regions is None):
+        raise ValueError("give either frame_boxes or regions")
     if fill not in FILLS:
         raise ValueError(f"unknown fill {fill!r}; expected one of {', '.join(FILLS)}")
     if render_width < 0:
@@ -165,24 +175,9 @@ def deidentify_large_file(
                 writer = _writer_for(source, header, trailing, out)
                 masker = FrameMasker(source.header, source.info, fill)
                 masked = 0
-                pending: tuple[Any, list[Box]] | None = None
-                stretch: Stretch | None = None
-                for frame in source.frames():
-                    if regions is not None:
-                        boxes = list(regions.get(frame.index, ()))
-                    else:
-                        assert find_regions is not None
-                        if frame.index == 0 and shared_stretch:  # frames alike (frame_stretch)
-                            stretch = frame_stretch(source.header, source.info, frame.decoded, 0)
-                        rendered = frame.rendered(render_width, stretch)
-                        boxes = list(find_regions(frame.index, rendered))
-                    if pending is not None:
-                        replaced = getattr(find_regions, "previous_boxes", None)
-                        masked += writer.add(pending[0], masker,
-                                             pending[1] if replaced is None else list(replaced))
-                    pending = (frame, boxes)
-                if pending is not None:
-                    masked += writer.add(pending[0], masker, pending[1])
+                for frame, boxes in _frames_with_boxes(source, frame_boxes, regions,
+                                                       render_width, shared_stretch):
+                    masked += writer.add(frame, masker, boxes)
                 final = writer.finish(masker, lambda: _new_temporary(destination, temporaries))
             if final != written:
                 written.unlink()
@@ -205,6 +200,46 @@ def deidentify_large_file(
         result.frames, result.frames_masked, result.bytes_in, result.bytes_out, encoding,
     )
     return result
+
+
+def per_frame(find: Callable[[int, RenderedFrame], Sequence[Box]]) -> FrameBoxes:
+    """``frame_boxes`` for a finder that decides each frame from that frame alone."""
+
+    def boxes(frames: Iterator[tuple[int, RenderedFrame]]) -> Iterator[tuple[int, Sequence[Box]]]:
+        for index, rendered in frames:
+            yield index, find(index, rendered)
+
+    return boxes
+
+
+def _frames_with_boxes(
+    source: FrameSource, frame_boxes: FrameBoxes | None,
+    regions: Mapping[int, Sequence[Box]] | None, render_width: int, shared_stretch: bool,
+) -> Iterator[tuple[SourceFrame, list[Box]]]:
+    """Every frame in order with its final boxes; a frame is held only until they come."""
+    if frame_boxes is None:
+        assert regions is not None
+        for frame in source.frames():
+            yield frame, list(regions.get(frame.index, ()))
+        return
+    waiting: dict[int, SourceFrame] = {}
+
+    def rendered() -> Iterator[tuple[int, RenderedFrame]]:
+        stretch: Stretch | None = None
+        for frame in source.frames():
+            if frame.index == 0 and shared_stretch:  # frames alike (frame_stretch)
+                stretch = frame_stretch(source.header, source.info, frame.decoded, 0)
+            waiting[frame.index] = frame
+            yield frame.index, frame.rendered(render_width, stretch)
+
+    expected = 0
+    for index, boxes in frame_boxes(rendered()):
+        if index != expected or index not in waiting:
+            raise ValueError("frame_boxes must give every frame's boxes once, in order")
+        yield waiting.pop(index), list(boxes)
+        expected += 1
+    if expected != source.num_frames:
+        raise ValueError("frame_boxes must give every frame's boxes once, in order")
 
 
 # --------------------------------------------------------------------------
@@ -343,53 +378,42 @@ class _NativeWriter(_Writer):
 
 
 class _EncapsulatedWriter(_Writer):
-    """Encapsulated Pixel Data: one fragment per frame; tables and lossy values at the end."""
+    """Encapsulated Pixel Data, items as :class:`FrameItems` writes them; tables at the end."""
 
     def __init__(self, source: FrameSource, header: Dataset, trailing: Dataset, out: BinaryIO):
         frames = source.num_frames
-        self.extended = _EXTENDED_OFFSETS in header and _EXTENDED_LENGTHS in header
-        if self.extended:
+        extended = EXTENDED_OFFSETS in header and EXTENDED_LENGTHS in header
+        original_lengths = extended_lengths_of(source.header)
+        if extended:
             # Placeholders of the final size: the finished header is the same length.
             header.ExtendedOffsetTable = bytes(8 * frames)
             header.ExtendedOffsetTableLengths = bytes(8 * frames)
         super().__init__(source, header, trailing, out)
-        self.basic = bool(source.basic_offsets) and not self.extended
+        self.items = FrameItems(out.write, extended=extended, basic=bool(source.basic_offsets),
+                                original_lengths=original_lengths)
         out.write(_PIXEL_TAG + b"OB\0\0" + struct.pack("<I", 0xFFFFFFFF))
         self.table_at = out.tell()
-        table_length = 4 * frames if self.basic else 0
-        out.write(_ITEM + struct.pack("<I", table_length) + bytes(table_length))
+        out.write(basic_table_item([0] * frames if self.items.basic else ()))  # placeholder
         self.body_at = out.tell()
-        self.offsets: list[int] = []
-        self.lengths: list[int] = []
-        self.original_lengths = _extended_lengths(source.header) if self.extended else []
 
     def add(self, frame: SourceFrame, masker: FrameMasker, boxes: Sequence[Box]) -> int:
         changed = masker.mask(frame.encoded, frame.decoded, boxes) if boxes else None
-        data = frame.encoded if changed is None else changed
-        self.offsets.append(self.out.tell() - self.body_at)
-        if changed is not None or frame.index >= len(self.original_lengths):
-            self.lengths.append(len(data))
-        else:
-            self.lengths.append(self.original_lengths[frame.index])
-        padding = b"\0" * (len(data) % 2)
-        self.out.write(_ITEM + struct.pack("<I", len(data) + len(padding)))
-        self.out.write(data)
-        self.out.write(padding)
+        places = self.source.frame_fragments(frame.index)
+        stored: Sequence[bytes] = ()
+        if changed is None:  # kept as stored, fragment by fragment
+            stored = [frame.encoded] if len(places) == 1 else [
+                self.source.read_at(position, length) for position, length in places
+            ]
+        self.items.add(frame.index, stored, changed)
         return 0 if changed is None else 1
 
     def finish(self, masker: FrameMasker, new_file: Callable[[], Path]) -> Path:
-        self.out.write(_SEQUENCE_DELIMITER)
+        self.out.write(SEQUENCE_DELIMITER)
         self.out.write(self.trailing_bytes)
-        frames = len(self.offsets)
-        if self.extended:
-            self.header.ExtendedOffsetTable = struct.pack(f"<{frames}Q", *self.offsets)
-            self.header.ExtendedOffsetTableLengths = struct.pack(f"<{frames}Q", *self.lengths)
+        self.items.store_extended(self.header)
         masker.record_lossy(self.header)
         header_bytes = write_dataset(self.header)
-        table = b""
-        if self.basic and self.offsets[-1] < 2**32:
-            table = struct.pack(f"<{frames}I", *self.offsets)
-        table_item = _ITEM + struct.pack("<I", len(table)) + table
+        table_item = self.items.basic_table()
         if len(header_bytes) == len(self.header_bytes) and len(table_item) == (
             self.body_at - self.table_at
         ):
@@ -410,16 +434,6 @@ class _EncapsulatedWriter(_Writer):
             self.out.seek(self.body_at)
             shutil.copyfileobj(self.out, rebuilt, _COPY_CHUNK)
         return target
-
-
-def _extended_lengths(ds: Dataset) -> list[int]:
-    try:
-        raw = ds[_EXTENDED_LENGTHS].value
-        if isinstance(raw, bytes | bytearray):
-            return list(struct.unpack(f"<{len(raw) // 8}Q", raw))
-        return [int(v) for v in raw]
-    except Exception:
-        return []
 
 
 # --------------------------------------------------------------------------

@@ -30,16 +30,13 @@ Encodings reported in :attr:`MaskResult.encoding`:
 
 from __future__ import annotations
 
-import io
 import logging
 import math
-import struct
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.encaps import generate_fragmented_frames, generate_fragments, parse_basic_offsets
 from pydicom.uid import (
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
@@ -50,6 +47,13 @@ from pydicom.uid import (
 from sparkdeid.boxes import Box
 from sparkdeid.dicom.codec import read_dataset, write_dataset
 from sparkdeid.dicom.codestream import read_jpeg_header
+from sparkdeid.dicom.encapsulation import (
+    EXTENDED_LENGTHS,
+    EXTENDED_OFFSETS,
+    FrameItems,
+    extended_lengths_of,
+    extended_offsets_of,
+)
 from sparkdeid.dicom.encoders import CannotEncode, Encoder, encoder_for
 from sparkdeid.dicom.encoders.base import YBR, container
 from sparkdeid.dicom.frames import (
@@ -57,19 +61,17 @@ from sparkdeid.dicom.frames import (
     PixelInfo,
     decode_encoded_frame,
     decode_frame,
+    frame_fragments,
     pixel_info,
     ybr_full_to_rgb,
 )
-from sparkdeid.errors import BackendUnavailableError, DicomDecodeError, DicomEncodeError
+from sparkdeid.errors import BackendUnavailableError, DicomEncodeError
 
 logger = logging.getLogger(__name__)
 
 ENCODINGS = ("unchanged", "native", "lossless", "lossy", "converted")
 FILLS = ("black", "background")
 
-_EXTENDED_OFFSETS = 0x7FE00001
-_EXTENDED_LENGTHS = 0x7FE00002
-_ITEM_TAG = b"\xfe\xff\x00\xe0"
 # Width in pixels of the ring around a box whose median is the background fill.
 _RING = 4
 # Why a masked frame cannot be re-encoded: callers choose between failing and converting.
@@ -530,38 +532,21 @@ def _mask_encapsulated(
     masker = FrameMasker(ds, info, fill)
     masker.encoder()  # fail before any frame work when the syntax has no encoder
     pixel_data: bytes = ds[PIXEL_DATA_TAG].value
-    extended = _EXTENDED_OFFSETS in ds and _EXTENDED_LENGTHS in ds
-    has_basic = bool(parse_basic_offsets(io.BytesIO(pixel_data)))
-
+    fragments = frame_fragments(ds, info)
     body = bytearray()
-    offsets: list[int] = []
-    lengths: list[int] = []
-    original_lengths = _extended_lengths(ds) if extended else []
-    for index, fragments in enumerate(_frames(pixel_data, info, extended)):
-        offsets.append(len(body))
+    items = FrameItems(body.extend, extended=bool(extended_offsets_of(ds)),
+                       basic=bool(fragments.basic_offsets),
+                       original_lengths=extended_lengths_of(ds))
+    for index in range(info.num_frames):
+        stored = [pixel_data[at : at + length] for at, length in fragments.of_frame(index)]
+        reencoded = None
         if index in plan:
-            original = b"".join(fragments)
-            decoded = decode_encoded_frame(info, original)
-            encoded = masker.reencode(original, decoded, plan[index])
-            lengths.append(len(encoded))
-            fragments = (encoded + b"\x00" * (len(encoded) % 2),)
-        else:
-            lengths.append(
-                original_lengths[index] if index < len(original_lengths) else len(fragments[0])
-            )
-        for fragment in fragments:
-            body += _ITEM_TAG + struct.pack("<I", len(fragment)) + fragment
-    if len(offsets) < info.num_frames:
-        raise DicomDecodeError("encapsulated Pixel Data holds fewer frames than NumberOfFrames")
-
-    table = b""
-    if extended:
-        ds.ExtendedOffsetTable = struct.pack(f"<{len(offsets)}Q", *offsets)
-        ds.ExtendedOffsetTableLengths = struct.pack(f"<{len(lengths)}Q", *lengths)
-    elif has_basic and offsets[-1] < 2**32:
-        table = struct.pack(f"<{len(offsets)}I", *offsets)
-    body[0:0] = _ITEM_TAG + struct.pack("<I", len(table)) + table
-    ds[PIXEL_DATA_TAG].value = bytes(body)
+            original = b"".join(stored)
+            reencoded = masker.reencode(original, decode_encoded_frame(info, original),
+                                        plan[index])
+        items.add(index, stored, reencoded)
+    items.store_extended(ds)
+    ds[PIXEL_DATA_TAG].value = items.basic_table() + bytes(body)
     return "lossy" if masker.record_lossy(ds) else "lossless"
 
 
@@ -585,30 +570,6 @@ def _chroma_aligned(boxes: list[PixelBox], original: bytes, info: PixelInfo) -> 
          min(info.rows, -(-y1 // v) * v))
         for x0, y0, x1, y1 in boxes
     ]
-
-
-def _extended_lengths(ds: Dataset) -> list[int]:
-    raw = ds.ExtendedOffsetTableLengths
-    if isinstance(raw, bytes | bytearray):
-        return list(struct.unpack(f"<{len(raw) // 8}Q", raw))
-    return [int(v) for v in raw]
-
-
-def _frames(pixel_data: bytes, info: PixelInfo, extended: bool) -> Iterator[tuple[bytes, ...]]:
-    """Each frame's fragments, exactly as stored (item values, padding included)."""
-    try:
-        if extended:
-            # The extended table allows one fragment per frame (PS3.3 C.7.6.3.1.8).
-            buffer = io.BytesIO(pixel_data)
-            parse_basic_offsets(buffer)  # skips the (empty) basic table
-            for fragment in generate_fragments(buffer):
-                yield (fragment,)
-            return
-        yield from generate_fragmented_frames(pixel_data, number_of_frames=info.num_frames)
-    except (ValueError, EOFError, struct.error) as exc:
-        raise DicomDecodeError(
-            f"encapsulated Pixel Data cannot be split into frames ({type(exc).__name__})"
-        ) from None
 
 
 def _record_lossy(ds: Dataset, ratio: float, method: str) -> None:
@@ -657,7 +618,7 @@ def _convert_to_native(
         if to_rgb:
             frame = ybr_full_to_rgb(frame, info.bits_stored)
         out[index * frame_size : (index + 1) * frame_size] = frame.astype(dtype).tobytes()
-    for tag in (_EXTENDED_OFFSETS, _EXTENDED_LENGTHS):
+    for tag in (EXTENDED_OFFSETS, EXTENDED_LENGTHS):
         if tag in ds:
             del ds[tag]
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +52,7 @@ from sparkdeid.metadata.engine import EngineConfig, compiled_engine
 from sparkdeid.ner.detect import DetectorConfig, PhiDetector
 from sparkdeid.ner.finder import detector_for, find_in_frame
 from sparkdeid.ner.header import header_terms_of
-from sparkdeid.ocr.frame_reuse import FramePlan, FrameReuseTracker, amend_plan
+from sparkdeid.ocr.frame_reuse import plan_frames
 from sparkdeid.ocr.registry import get_engine
 from sparkdeid.stages.dicom_to_image import DicomToImage
 from sparkdeid.stages.draw_regions import DicomDrawRegions
@@ -131,16 +131,13 @@ def large_file_settings(model: Any) -> LargeFileSettings | None:
     )
 
 
-class ReusingRegionFinder:
-    """Frame reuse for the streaming route, planned as the in-memory route plans it.
+class FrameBoxFinder:
+    """PHI boxes of a large file's frames, read and reused as the in-memory route does.
 
-    Called once per frame in order; returns the frame's boxes (its own and
-    those of the frames it reuses). When the tracker asks the previous frame
-    to read more (text over moving anatomy is confirmed one frame later),
-    that frame is read again with its areas and the new ones in one call, as
-    :func:`~sparkdeid.ocr.frame_reuse.planned_frames` amends its plan,
-    and :attr:`previous_boxes` holds its complete boxes, which replace the
-    ones returned for it before.
+    :meth:`frame_boxes` plans frames with the same one-behind planner as
+    DicomToImage (:func:`~sparkdeid.ocr.frame_reuse.plan_frames`), reads each
+    planned frame once with its final areas, and gives a frame its own boxes
+    plus those of the frames it reuses, as DicomDrawRegions does.
     """
 
     def __init__(self, settings: LargeFileSettings, header: tuple[Any, ...],
@@ -151,38 +148,28 @@ class ReusingRegionFinder:
         self.padding, self.merge_gap = settings.padding, settings.merge_gap
         self.render_width = settings.render_width
         self.num_frames = num_frames
+        self.reuse = settings.frame_reuse
         # as DicomToImage: a single frame, or reuse off, is read whole
         self.every_frame = settings.frame_reuse == "off" or num_frames == 1
-        self.tracker = FrameReuseTracker(screen=settings.frame_reuse == "changed")
-        self.previous_boxes: list[Box] | None = None
-        self._own: dict[int, list[Box]] = {}
-        self._previous: tuple[FramePlan, RenderedFrame] | None = None
 
-    def __call__(self, index: int, rendered: RenderedFrame) -> Sequence[Box]:
-        self.previous_boxes = None
+    def frame_boxes(
+        self, frames: Iterator[tuple[int, RenderedFrame]]
+    ) -> Iterator[tuple[int, list[Box]]]:
+        """``(index, boxes)`` of every frame in order (see ``deidentify_large_file``)."""
         if self.every_frame:
-            return self._read(rendered, None)
-        plan = self.tracker.plan(index, rendered.image, last=index == self.num_frames - 1)
-        if self._previous is not None:
-            earlier, image = self._previous
-            amended = amend_plan(earlier, self.tracker.amend_previous)
-            if amended is not earlier:
-                self._own[earlier.index] = self._read(image, amended.areas)
-                self.previous_boxes = self._boxes(earlier)
-        if plan.read:
-            self._own[index] = self._read(rendered, plan.areas)
-        self._previous = (plan, rendered)
-        return self._boxes(plan)
+            for index, rendered in frames:
+                yield index, self.read(rendered)
+            return
+        own: dict[int, list[Box]] = {}
+        for plan, rendered in plan_frames(frames, self.num_frames, self.reuse):
+            if plan.read:
+                own[plan.index] = self.read(rendered, plan.areas)
+            yield plan.index, own.get(plan.index, []) + [
+                box for k in plan.reuse for box in own.get(k, [])
+            ]
 
-    def _boxes(self, plan: FramePlan) -> list[Box]:
-        own = self._own.get(plan.index, [])
-        return own + [box for k in plan.reuse for box in self._own.get(k, [])]
-
-    def read(self, rendered: RenderedFrame) -> list[Box]:
-        """PHI boxes of one image read whole (a sampled frame, an overlay frame)."""
-        return self._read(rendered, None)
-
-    def _read(self, rendered: RenderedFrame, areas: Sequence[Box] | None) -> list[Box]:
+    def read(self, rendered: RenderedFrame, areas: Sequence[Box] | None = None) -> list[Box]:
+        """PHI boxes of one rendered image (``areas``: read only there)."""
         return find_in_frame(self.engine, self.detector, rendered, self.header, areas=areas,
                              padding=self.padding, merge_gap=self.merge_gap).boxes
 
@@ -223,7 +210,7 @@ def deidentify_large_path(src: str, dst: str, settings: LargeFileSettings) -> La
                 f"overlay {embedded[0]} is embedded in Pixel Data: the large-file route does not "
                 "remove embedded overlays"
             )
-        finder = ReusingRegionFinder(settings, header, frames)
+        finder = FrameBoxFinder(settings, header, frames)
         found = overlay_regions(original, planes, finder) if settings.render_overlays else {}
         indices = frame_indices(frames, settings.frame_limit, settings.frame_sampling)
         sampled = len(indices) < frames
@@ -240,7 +227,7 @@ def deidentify_large_path(src: str, dst: str, settings: LargeFileSettings) -> La
 
     result = deidentify_large_file(
         src, dst,
-        find_regions=None if sampled else finder,
+        frame_boxes=None if sampled else finder.frame_boxes,
         regions=regions,
         header_transform=transform,
         fill=settings.fill,
@@ -253,7 +240,7 @@ def deidentify_large_path(src: str, dst: str, settings: LargeFileSettings) -> La
 
 
 def overlay_regions(
-    ds: Dataset, planes: Sequence[OverlayPlane], finder: ReusingRegionFinder
+    ds: Dataset, planes: Sequence[OverlayPlane], finder: FrameBoxFinder
 ) -> dict[str, dict[int, list[Box]]]:
     """PHI boxes of every overlay frame, by plane name, read as DicomToImage's overlay rows
     are (white on black, overlay pixels, no areas, no reuse)."""
@@ -272,7 +259,7 @@ def overlay_regions(
 
 
 def sampled_regions(
-    source: Any, indices: Sequence[int], finder: ReusingRegionFinder
+    source: Any, indices: Sequence[int], finder: FrameBoxFinder
 ) -> dict[int, list[Box]]:
     """Boxes of every frame when only ``indices`` are read (first pass, one frame at a time).
 

@@ -34,7 +34,7 @@ file can still be marked as cleaned.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -382,27 +382,40 @@ def _lines(
     return list(groups.values())
 
 
-def planned_frames(
-    ds: Any, info: PixelInfo, width: int, reuse: str
+def plan_frames(
+    frames: Iterable[tuple[int, RenderedFrame]], num_frames: int, reuse: str
 ) -> Iterator[tuple[FramePlan, RenderedFrame]]:
-    """Every frame with its reading plan, one frame behind the tracker.
+    """Each frame of ``frames`` (in order) with its final reading plan, one frame behind.
 
     The tracker may ask the previous frame to read an area too (text over
     moving anatomy shows itself by staying still one frame later), so each
-    frame is handed on only after its successor has been planned.
+    frame is handed on only after its successor has been planned, with its
+    plan amended. Both routes plan through here: DicomToImage over a data
+    set (:func:`planned_frames`), the large-file route over frames read from
+    disk.
     """
     tracker = FrameReuseTracker(screen=reuse == "changed")
-    num_frames = info.num_frames
     pending: tuple[FramePlan, RenderedFrame] | None = None
-    stretch: Stretch | None = None
-    for index in range(num_frames):
-        decoded = decode_frame(ds, index, info=info)
-        if index == 0:  # every frame rendered alike, so unchanged text stays identical
-            stretch = frame_stretch(ds, info, decoded, 0)
-        rendered = render_decoded(ds, info, decoded, index, width, stretch)
+    for index, rendered in frames:
         plan = tracker.plan(index, rendered.image, last=index == num_frames - 1)
         if pending is not None:
             yield amend_plan(pending[0], tracker.amend_previous), pending[1]
         pending = (plan, rendered)
     if pending is not None:
         yield pending
+
+
+def planned_frames(
+    ds: Any, info: PixelInfo, width: int, reuse: str
+) -> Iterator[tuple[FramePlan, RenderedFrame]]:
+    """Every frame of ``ds`` rendered alike (frame 0's stretch), with its reading plan."""
+
+    def rendered() -> Iterator[tuple[int, RenderedFrame]]:
+        stretch: Stretch | None = None
+        for index in range(info.num_frames):
+            decoded = decode_frame(ds, index, info=info)
+            if index == 0:  # every frame rendered alike, so unchanged text stays identical
+                stretch = frame_stretch(ds, info, decoded, 0)
+            yield index, render_decoded(ds, info, decoded, index, width, stretch)
+
+    return plan_frames(rendered(), info.num_frames, reuse)

@@ -20,10 +20,12 @@ from sparkdeid.boxes import Box
 from sparkdeid.dicom import frames
 from sparkdeid.dicom.codec import read_dataset
 from sparkdeid.dicom.frames import RenderedFrame
-from sparkdeid.dicom.large_file import LargeFileResult, deidentify_large_file
+from sparkdeid.dicom.large_file import LargeFileResult, deidentify_large_file, per_frame
 from sparkdeid.dicom.pixel_writer import mask_pixels
 from sparkdeid.errors import DicomDecodeError, DicomEncodeError
 from tests.unit.test_frame_source import bundled, rewrap, rle_frames, synthetic
+
+NOTHING = per_frame(lambda i, r: [])  # no PHI on any frame
 
 
 def _box(info: frames.PixelInfo) -> Box:
@@ -98,7 +100,7 @@ def test_pixels_equal_mask_pixels_and_unmasked_frames_are_untouched(
     src, dst = tmp_path / "in.dcm", tmp_path / "out.dcm"
     src.write_bytes(content)
 
-    result = deidentify_large_file(src, dst, find_regions=_finder(regions))
+    result = deidentify_large_file(src, dst, frame_boxes=per_frame(_finder(regions)))
 
     output = dst.read_bytes()
     reference = mask_pixels(content, regions)
@@ -128,7 +130,8 @@ def test_one_bit_frames_sharing_bytes_are_masked_bit_by_bit(tmp_path: Path) -> N
     src, dst = tmp_path / "in.dcm", tmp_path / "out.dcm"
     src.write_bytes(content)
     box = Box(1.5, 2.0, 5.0, 6.5)  # pixels x 1..5, y 2..7
-    result = deidentify_large_file(src, dst, find_regions=lambda i, r: [box] if i % 2 else [])
+    odd_frames = per_frame(lambda i, r: [box] if i % 2 else [])
+    result = deidentify_large_file(src, dst, frame_boxes=odd_frames)
     expected = arr.copy()
     expected[1::2, 2:7, 1:5] = 0
     np.testing.assert_array_equal(_pixels(dst.read_bytes()), expected)
@@ -141,7 +144,7 @@ def test_background_fill_matches_mask_pixels(tmp_path: Path) -> None:
     regions = _regions(_info(content))
     src, dst = tmp_path / "in.dcm", tmp_path / "out.dcm"
     src.write_bytes(content)
-    deidentify_large_file(src, dst, find_regions=_finder(regions), fill="background")
+    deidentify_large_file(src, dst, frame_boxes=per_frame(_finder(regions)), fill="background")
     reference = mask_pixels(content, regions, fill="background")
     np.testing.assert_array_equal(_pixels(dst.read_bytes()), _pixels(reference.content))
 
@@ -150,12 +153,12 @@ def test_no_regions_keeps_every_frame(tmp_path: Path) -> None:
     content = Path(bundled("emri_small_jpeg_ls_lossless.dcm")).read_bytes()
     src, dst = tmp_path / "in.dcm", tmp_path / "out.dcm"
     src.write_bytes(content)
-    result = deidentify_large_file(src, dst, find_regions=lambda i, r: [])
+    result = deidentify_large_file(src, dst, frame_boxes=NOTHING)
     assert result.encoding == "unchanged" and result.frames_masked == 0
     assert _encoded_frames(dst.read_bytes()) == _encoded_frames(content)
 
 
-def test_render_width_is_handed_to_find_regions(tmp_path: Path) -> None:
+def test_render_width_is_handed_to_frame_boxes(tmp_path: Path) -> None:
     src, dst = tmp_path / "in.dcm", tmp_path / "out.dcm"
     src.write_bytes(Path(bundled("emri_small.dcm")).read_bytes())
     widths: list[tuple[int, float]] = []
@@ -164,7 +167,7 @@ def test_render_width_is_handed_to_find_regions(tmp_path: Path) -> None:
         widths.append((rendered.image.shape[1], rendered.scale))
         return []
 
-    deidentify_large_file(src, dst, find_regions=find, render_width=32)
+    deidentify_large_file(src, dst, frame_boxes=per_frame(find), render_width=32)
     assert widths == [(32, 0.5)] * 10
 
 
@@ -188,7 +191,7 @@ def test_header_transform_is_applied_and_sees_the_trailing_elements(tmp_path: Pa
         ds.PatientName = ""
         del ds[0x7FE11002]
 
-    deidentify_large_file(src, dst, find_regions=lambda i, r: [], header_transform=transform)
+    deidentify_large_file(src, dst, frame_boxes=NOTHING, header_transform=transform)
     out = pydicom.dcmread(dst)
     assert out.PatientName == ""
     assert 0x7FE11002 in seen and 0x7FE00010 not in seen
@@ -223,7 +226,7 @@ def test_a_transform_that_changes_the_pixel_module_is_refused(tmp_path: Path) ->
         ds.Rows = 32
 
     with pytest.raises(DicomEncodeError, match="Image Pixel"):
-        deidentify_large_file(src, dst, find_regions=lambda i, r: [], header_transform=transform)
+        deidentify_large_file(src, dst, frame_boxes=NOTHING, header_transform=transform)
     assert not dst.exists() and _no_temporaries(tmp_path)
 
 
@@ -232,7 +235,7 @@ def test_basic_offset_table_is_rewritten(tmp_path: Path) -> None:
     regions = _regions(_info(content))
     src, dst = tmp_path / "in.dcm", tmp_path / "out.dcm"
     src.write_bytes(content)
-    deidentify_large_file(src, dst, find_regions=_finder(regions))
+    deidentify_large_file(src, dst, frame_boxes=per_frame(_finder(regions)))
     pixel_data = pydicom.dcmread(dst).PixelData
     offsets = parse_basic_offsets(io.BytesIO(pixel_data))
     assert len(offsets) == 10
@@ -252,7 +255,7 @@ def test_extended_offset_table_is_rewritten(tmp_path: Path) -> None:
     regions = _regions(_info(content))
     src, dst = tmp_path / "in.dcm", tmp_path / "out.dcm"
     src.write_bytes(content)
-    deidentify_large_file(src, dst, find_regions=_finder(regions))
+    deidentify_large_file(src, dst, frame_boxes=per_frame(_finder(regions)))
     out = pydicom.dcmread(dst)
     table = struct.unpack("<10Q", out.ExtendedOffsetTable)
     sizes = struct.unpack("<10Q", out.ExtendedOffsetTableLengths)
@@ -267,7 +270,7 @@ def test_lossy_reencoding_records_lossy_compression(tmp_path: Path) -> None:
     regions = {3: [_box(_info(content))]}
     src, dst = tmp_path / "in.dcm", tmp_path / "out.dcm"
     src.write_bytes(content)
-    result = deidentify_large_file(src, dst, find_regions=_finder(regions))
+    result = deidentify_large_file(src, dst, frame_boxes=per_frame(_finder(regions)))
     out, reference = pydicom.dcmread(dst), read_dataset(mask_pixels(content, regions).content)
     assert result.encoding == "lossy"
     assert out.LossyImageCompression == "01"
@@ -286,7 +289,7 @@ def test_truncated_input_fails_without_output(tmp_path: Path) -> None:
         src, dst = tmp_path / "in.dcm", tmp_path / "out.dcm"
         src.write_bytes(content[:cut])
         with pytest.raises(DicomDecodeError, match="truncated"):
-            deidentify_large_file(src, dst, find_regions=lambda i, r: [])
+            deidentify_large_file(src, dst, frame_boxes=NOTHING)
         assert not dst.exists()
         assert _no_temporaries(tmp_path)
 
@@ -302,15 +305,14 @@ def test_failure_mid_file_keeps_the_old_destination(tmp_path: Path) -> None:
         return []
 
     with pytest.raises(RuntimeError):
-        deidentify_large_file(src, dst, find_regions=find)
+        deidentify_large_file(src, dst, frame_boxes=per_frame(find))
     assert dst.read_bytes() == b"previous output"
     assert _no_temporaries(tmp_path)
 
 
 def test_unknown_fill_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="fill"):
-        deidentify_large_file(tmp_path / "a", tmp_path / "b", find_regions=lambda i, r: [],
-                              fill="white")
+        deidentify_large_file(tmp_path / "a", tmp_path / "b", frame_boxes=NOTHING, fill="white")
 
 
 # --------------------------------------------------------------------------
@@ -325,10 +327,38 @@ def test_memory_stays_a_few_frames(tmp_path: Path) -> None:
     box = [Box(10, 10, 60, 30)]
     tracemalloc.start()
     try:
-        deidentify_large_file(src, dst, find_regions=lambda i, r: box)
+        deidentify_large_file(src, dst, frame_boxes=per_frame(lambda i, r: box))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < src.stat().st_size / 4
     masked = pydicom.dcmread(dst).pixel_array
     assert (masked[:, 10:30, 10:60] == masked.min()).all()
+
+
+def test_several_fragments_per_frame_are_split_and_kept_alike_on_both_routes(
+    tmp_path: Path,
+) -> None:
+    """One splitter (dicom/encapsulation.py): both writers keep unmasked frames' fragments."""
+    from tests.unit.test_frame_source import encapsulate
+
+    ds, encoded = rle_frames()
+    content = rewrap(ds, encapsulate(encoded, fragments_per_frame=3, has_bot=True))
+    info = _info(content)
+    source_ds = read_dataset(content)
+    stored = frames.frame_fragments(source_ds, info)
+    assert len(stored) == 30 and all(len(stored.of_frame(i)) == 3 for i in range(10))
+    assert [frames.encoded_frame(source_ds, info, i) for i in range(10)] == encoded
+    regions = _regions(info)
+    src, dst = tmp_path / "in.dcm", tmp_path / "out.dcm"
+    src.write_bytes(content)
+    deidentify_large_file(src, dst, frame_boxes=per_frame(_finder(regions)))
+    in_memory = pydicom.dcmread(io.BytesIO(mask_pixels(content, regions).content)).PixelData
+    streamed = pydicom.dcmread(dst).PixelData
+    assert streamed == in_memory
+    out = read_dataset(dst.read_bytes())
+    written = frames.frame_fragments(out, info)
+    for index in range(10):  # masked frames become one item; the others keep their three
+        assert len(written.of_frame(index)) == (1 if index in regions else 3)
+        if index not in regions:
+            assert frames.encoded_frame(out, info, index) == encoded[index]
