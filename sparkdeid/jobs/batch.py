@@ -38,6 +38,7 @@ from sparkdeid.jobs.large_files import (
     LargeFileSettings,
     deidentify_large_path,
     large_file_settings,
+    streamable,
 )
 from sparkdeid.jobs.listing import list_sized
 from sparkdeid.jobs.manifest import (
@@ -200,8 +201,9 @@ def deidentify_jobs(
 
     Each job returns its files' manifest rows. Files of ``large_file_bytes``
     or more (0 = never) go, in one job of their own, frame by frame from disk
-    to disk when ``transformer`` is a full pipeline and the files and
-    ``output_root`` are local; the rest go in waves of ``wave_files`` (0 = a
+    to disk when ``transformer`` is a full pipeline, the files and
+    ``output_root`` are local and the file can be streamed
+    (:func:`~sparkdeid.jobs.large_files.streamable`); the rest go in waves of ``wave_files`` (0 = a
     size fitted to the cluster). The batch job and every streaming
     micro-batch route their files through here, so both apply the same rules.
     With ``crosswalk`` each ok row carries its file's crosswalk rows in
@@ -211,7 +213,8 @@ def deidentify_jobs(
     check_layout(layout)
     local = not is_s3(output_root) and not any(is_s3(path) for path, _ in inputs)
     settings = large_file_settings(transformer) if large_file_bytes > 0 and local else None
-    large = [i for i in inputs if settings is not None and _size(i[0]) >= large_file_bytes]
+    large = [i for i in inputs if settings is not None and _size(i[0]) >= large_file_bytes
+             and streamable(local_path(i[0]))]
     streamed = set(large)
     small = [i for i in inputs if i not in streamed]
     jobs: list[Callable[[], pd.DataFrame]] = [

@@ -174,6 +174,24 @@ class FrameBoxFinder:
                              padding=self.padding, merge_gap=self.merge_gap).boxes
 
 
+def streamable(path: str) -> bool:
+    """Whether a local file can take the frame-by-frame route.
+
+    Files it cannot take (deflated or big endian, no Pixel Data such as an
+    encapsulated document, an overlay embedded in Pixel Data, or a header
+    the frame reader refuses) go through the in-memory pipeline instead,
+    under its size limits, so they are cleaned as every other file is.
+    Only the header is read.
+    """
+    from sparkdeid.dicom.frame_source import FrameSource
+
+    try:
+        with FrameSource(path) as source:
+            return not any(plane.embedded for plane in overlay_planes(source.header))
+    except Exception:  # noqa: BLE001 - the in-memory route reports what is wrong
+        return False
+
+
 def deidentify_large_path(src: str, dst: str, settings: LargeFileSettings) -> LargeFileResult:
     """One big file, disk to disk, as the in-memory full pipeline would de-identify it.
 

@@ -10,9 +10,11 @@ factories can write. A second pipeline samples frames (``frameLimit``), so
 the two routes must agree on which frames are read, what the others get, and
 on leaving Burned In Annotation alone.
 
-What the streamed route cannot do fails closed there, with an error row that
-says why: deflated and big endian files (not seekable frame by frame), an
-overlay embedded in Pixel Data, an encapsulated document.
+Files the streamed route cannot take (deflated and big endian files, which
+cannot be read frame by frame, an overlay embedded in Pixel Data, an
+encapsulated document) are sent to the in-memory pipeline by the batch job
+(``large_files.streamable``), so they too come out the same; called on such a
+file directly, the streamed route fails closed with an error that says why.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian
 
 from sparkdeid import schemas
+from sparkdeid.errors import SparkDeidError
 from sparkdeid.jobs.batch import RELPATH_COL, run_batch
+from sparkdeid.jobs.large_files import deidentify_large_path, large_file_settings, streamable
 from tests.cine_factory import build_cine
 from tests.document_factory import encapsulated_pdf
 from tests.factories import dataset_bytes
@@ -47,9 +51,8 @@ def _model(spark, secret_file: str, **settings):
                          strategy="tcia", secret_file=secret_file, **settings).fit(empty)
 
 
-def _corpus(root: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """Files that both routes must write alike, and those the streamed route must refuse
-    (relative path -> what its error says)."""
+def _corpus(root: Path) -> tuple[list[str], list[str]]:
+    """Every file (both routes must write each alike), and those the frame reader refuses."""
     shutil.copy(get_testdata_file("MR-SIEMENS-DICOM-WithOverlays.dcm"), root / "siemens_ov.dcm")
     for name, syntax in (("basic", ImplicitVRLittleEndian), ("multiframe", None), ("odd", None)):
         case = overlay_case(name) if syntax is None else overlay_case(name, syntax)
@@ -58,17 +61,13 @@ def _corpus(root: Path) -> tuple[dict[str, str], dict[str, str]]:
     syntaxes = pixel_transfer_syntaxes()
     pixels = build_pixel_corpus(root / "pixels", n_files=len(syntaxes),
                                 transfer_syntaxes=list(syntaxes))
-    refused: dict[str, str] = {}
-    for case in pixels.cases:
-        if case.transfer_syntax in NOT_STREAMED:
-            refused[str(case.path.relative_to(root))] = "not read frame by frame"
+    not_streamable = [str(case.path.relative_to(root)) for case in pixels.cases
+                      if case.transfer_syntax in NOT_STREAMED]
     (root / "overlay_embedded.dcm").write_bytes(encode(overlay_case("embedded").ds))
-    refused["overlay_embedded.dcm"] = "embedded in Pixel Data"
     (root / "report.dcm").write_bytes(dataset_bytes(encapsulated_pdf().ds))
-    refused["report.dcm"] = "encapsulated document"
+    not_streamable += ["overlay_embedded.dcm", "report.dcm"]
     every = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
-    same = {relative: "" for relative in every if relative not in refused}
-    return same, refused
+    return every, not_streamable
 
 
 def _rows(summary) -> dict[str, pd.Series]:
@@ -82,14 +81,13 @@ def _relative(path: str) -> str:
     return text[text.index(marker) + len(marker):]
 
 
-def _assert_parity(spark, model, inbox: Path, out: Path, same: dict[str, str],
-                   refused: dict[str, str]) -> dict[str, bytes]:
+def _assert_parity(spark, model, inbox: Path, out: Path, every: list[str]) -> dict[str, bytes]:
     memory = run_batch(spark, str(inbox), str(out / "memory"), model, large_file_bytes=0)
     streamed = run_batch(spark, str(inbox), str(out / "streamed"), model, large_file_bytes=1)
     assert memory.accounted and streamed.accounted
     memory_rows, streamed_rows = _rows(memory), _rows(streamed)
     outputs: dict[str, bytes] = {}
-    for relative in same:
+    for relative in every:
         reference = memory_rows[relative]
         assert reference["status"] == "ok", (relative, reference["error"])
         row = streamed_rows[relative]
@@ -97,25 +95,26 @@ def _assert_parity(spark, model, inbox: Path, out: Path, same: dict[str, str],
         expected = (out / "memory" / relative).read_bytes()
         assert (out / "streamed" / relative).read_bytes() == expected, relative
         outputs[relative] = expected
-    for relative, reason in refused.items():
-        if relative != "report.dcm" and not relative.startswith("overlay_embedded"):
-            assert memory_rows[relative]["status"] == "ok", relative
-        row = streamed_rows[relative]
-        assert row["status"] == "error" and reason in str(row["error"]), (relative, row["error"])
-        assert not (out / "streamed" / relative).exists()
     return outputs
 
 
 def test_routes_give_identical_bytes(spark, tmp_path, secret_file):
     inbox = tmp_path / "in"
     inbox.mkdir()
-    same, refused = _corpus(inbox)
+    every, not_streamable = _corpus(inbox)
     syntaxes = {str(dcmread(inbox / r, stop_before_pixels=True).file_meta.TransferSyntaxUID)
-                for r in same}
-    assert len(syntaxes) >= 6  # native and several compressed syntaxes stream alike
+                for r in every}
+    assert len(syntaxes) >= 8  # native, deflated, big endian and compressed syntaxes
+    assert [r for r in every if not streamable(str(inbox / r))] == sorted(not_streamable)
     # frames rendered 320 wide for OCR (both routes alike) keep the run short
-    outputs = _assert_parity(spark, _model(spark, secret_file, scale=320), inbox,
-                             tmp_path / "all", same, refused)
+    model = _model(spark, secret_file, scale=320)
+    outputs = _assert_parity(spark, model, inbox, tmp_path / "all", every)
+    settings = large_file_settings(model)
+    assert settings is not None
+    for relative in not_streamable:  # called directly, the streamed route fails closed
+        with pytest.raises(SparkDeidError):
+            deidentify_large_path(str(inbox / relative), str(tmp_path / "direct.dcm"), settings)
+        assert not (tmp_path / "direct.dcm").exists()
 
     # the routes agree on masking and on the overlays, not only on doing nothing
     siemens = dcmread(inbox / "siemens_ov.dcm")
@@ -126,8 +125,8 @@ def test_routes_give_identical_bytes(spark, tmp_path, secret_file):
     cine = dcmread(tmp_path / "all" / "streamed" / "cine.dcm")
     assert cine.BurnedInAnnotation == "NO"
     assert cine.pixel_array.tobytes() != dcmread(inbox / "cine.dcm").pixel_array.tobytes()
-    assert len(outputs) == len(same)
-    masked = [r for r in same if r.startswith("pixels/")
+    assert len(outputs) == len(every)
+    masked = [r for r in every if r.startswith("pixels/")
               and dcmread(inbox / r).pixel_array.tobytes() != dcmread(
                   tmp_path / "all" / "memory" / r).pixel_array.tobytes()]
     assert len(masked) >= 4, masked  # compressed frames re-encoded alike by both routes
@@ -138,8 +137,8 @@ def test_routes_sample_frames_alike(spark, tmp_path, secret_file):
     inbox.mkdir()
     build_cine(inbox / "cine.dcm", frames=8, rows=240, columns=320, late_label_at=3)
     (inbox / "overlay_multiframe.dcm").write_bytes(encode(overlay_case("multiframe").ds))
-    same = {"cine.dcm": "", "overlay_multiframe.dcm": ""}
     model = _model(spark, secret_file, frame_limit=3, frame_sampling="stride")
-    _assert_parity(spark, model, inbox, tmp_path / "sampled", same, {})
+    _assert_parity(spark, model, inbox, tmp_path / "sampled",
+                   ["cine.dcm", "overlay_multiframe.dcm"])
     # not every frame read: Burned In Annotation keeps what the file said
     assert dcmread(tmp_path / "sampled" / "streamed" / "cine.dcm").BurnedInAnnotation == "YES"
