@@ -13,7 +13,7 @@ from sparkdeid import schemas
 from sparkdeid.dicom.codec import read_dataset
 from sparkdeid.dicom.limits import DEFAULT_MAX_BYTES
 from sparkdeid.metadata.extract import metadata_json, tag_document
-from sparkdeid.metadata.strategy import load_strategy, resolve_strategy
+from sparkdeid.metadata.strategy import load_strategy
 from sparkdeid.ner.header import header_terms_of
 from sparkdeid.stages.base import DeidStage
 from sparkdeid.stages.params import (
@@ -91,7 +91,7 @@ class DicomToMetadata(DeidStage, _DicomToMetadataParams):
         doc_col, map_col = self.getDocumentCol(), self.getTagMappingCol()
         terms_col = self.getHeaderTermsCol() if extract else ""
         strategy_text = (
-            resolve_strategy(self.getStrategyFileContent() or self.getStrategyFile()).csv_text
+            self.resolved_strategy().csv_text
             if extract
             else ""
         )

@@ -14,7 +14,6 @@ from pyspark.sql.types import StructField
 from sparkdeid import schemas
 from sparkdeid.dicom.limits import DEFAULT_MAX_BYTES
 from sparkdeid.metadata.engine import EngineConfig, deidentify_bytes
-from sparkdeid.metadata.strategy import read_text_or_file, resolve_strategy
 from sparkdeid.stages.base import DeidStage
 from sparkdeid.stages.params import (
     HasCleanedDocumentCol,
@@ -116,8 +115,7 @@ class DicomMetadataDeidentifier(DeidStage, _DicomMetadataDeidentifierParams):
 
     def engine_config(self) -> EngineConfig:
         """Resolve strategy and secret on the driver into what executors need."""
-        content = self.getStrategyFileContent()
-        resolved = resolve_strategy(content or self.getStrategyFile())
+        resolved = self.resolved_strategy()
         codes = resolved.method_codes
         if not self.getPixelDataCleaned():
             codes = tuple(c for c in codes if c[0] not in PIXEL_OPTION_CODES)
@@ -127,7 +125,7 @@ class DicomMetadataDeidentifier(DeidStage, _DicomMetadataDeidentifierParams):
         return EngineConfig(
             strategy_csv=resolved.csv_text,
             secret=self._resolved_secret(),
-            group_strategy_csv=read_text_or_file(self.getGroupStrategyFile()) or None,
+            group_strategy_csv=self.group_strategy_csv(),
             remove_private_tags=self.getRemovePrivateTags(),
             regenerate_series=self.getRegenerateSeries(),
             method_description=description,

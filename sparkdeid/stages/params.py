@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from pyspark.ml.param import Param, Params, TypeConverters, shared
 
 from sparkdeid.dicom.limits import FileLimits
+from sparkdeid.metadata.strategy import ResolvedStrategy, read_text_or_file, resolve_strategy
 
 P = TypeVar("P", bound=Params)
 S = TypeVar("S", bound="HasSecret")
@@ -243,6 +244,14 @@ class HasStrategy(Params):
 
     def getGroupStrategyFile(self) -> str:
         return self.getOrDefault(self.groupStrategyFile)
+
+    def resolved_strategy(self) -> ResolvedStrategy:
+        """The strategy these params name, resolved on the driver (content wins over file)."""
+        return resolve_strategy(self.getStrategyFileContent() or self.getStrategyFile())
+
+    def group_strategy_csv(self) -> str | None:
+        """The group strategy's CSV text, or None when there is none."""
+        return read_text_or_file(self.getGroupStrategyFile()) or None
 
 
 class HasSecret(Params):

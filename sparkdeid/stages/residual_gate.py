@@ -18,8 +18,6 @@ from pyspark.sql.types import StructField
 
 from sparkdeid import schemas
 from sparkdeid.dicom.limits import DEFAULT_MAX_BYTES
-from sparkdeid.metadata.strategy import read_text_or_file
-from sparkdeid.metadata.strategy import resolve_strategy as _resolve_strategy
 from sparkdeid.stages.base import DeidStage
 from sparkdeid.stages.params import (
     HasCleanedUpstream,
@@ -117,11 +115,9 @@ class ResidualPhiGate(DeidStage, _ResidualPhiGateParams):
 
     def policy(self) -> GatePolicy:
         """Resolve the strategy on the driver into what executors need."""
-        content = self.getStrategyFileContent()
-        resolved = _resolve_strategy(content or self.getStrategyFile())
         return GatePolicy(
-            strategy_csv=resolved.csv_text,
-            group_strategy_csv=read_text_or_file(self.getGroupStrategyFile()) or None,
+            strategy_csv=self.resolved_strategy().csv_text,
+            group_strategy_csv=self.group_strategy_csv(),
             remove_private_tags=self.getRemovePrivateTags(),
             cleaned_upstream=tuple(self.getCleanedUpstream()),
         )
