@@ -186,7 +186,10 @@ def score_tool(score: ToolScore, inputs: list[Path], output_dir: Path, data: Pat
                 top, left = max(y0 - PADDING, 0), max(x0 - PADDING, 0)
                 outside[top : y1 + PADDING, left : x1 + PADDING] = 0
             if outside.any():
-                score.outside_changed.append(float(changed[outside].mean()))
+                # pixels really changed: a flat area joined to a mask hides text inside a
+                # box, but outside the boxes it is the image left as it was (black around
+                # a CT), not over-redaction
+                score.outside_changed.append(float((output != original)[outside].mean()))
 
 
 def run_sparkdeid(input_dir: Path, output_dir: Path, master: str) -> tuple[float, float]:

@@ -175,6 +175,14 @@ def normalise_confusions(text: str) -> str:
     return _NUMBER_GROUP.sub(fix_group, _ALNUM_RUN.sub(fix, text))
 
 
+# A month and a four-digit year, either way round: more of a date than the year alone.
+# (a dot only after a two-digit month: 1.2020 is a number, 04.1932 a date)
+_MONTH_YEAR = re.compile(
+    r"(?<![\d.])(?:(?:0?[1-9]|1[0-2])[/-]|(?:0[1-9]|1[0-2])\.)(?:19|20)\d{2}(?![\d.])"
+    r"|(?<![\d.])(?:19|20)\d{2}[/-](?:0?[1-9]|1[0-2])(?![\d.])"
+)
+
+
 def looks_like_phi(word: str) -> bool:
     """A date, time, age, long digit run, letter+digit id, phone, e-mail, URL, SSN or UID.
 
@@ -185,6 +193,8 @@ def looks_like_phi(word: str) -> bool:
         if any(p.search(form) for p in _NEVER_SAFE):
             return True
         if any(is_numeric_date(m.group()) for m in RULE_PATTERNS["date_numeric"].finditer(form)):
+            return True
+        if _MONTH_YEAR.search(form):  # 04/1932: a date cut short by OCR is still a date
             return True
         tokens = _ALNUM_RUN.findall(form)
         if any(

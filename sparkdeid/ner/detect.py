@@ -305,6 +305,8 @@ def _lone_glyphs(words: Sequence[PlacedWord]) -> set[PlacedWord]:
 
 
 _PLACE_LABELS = frozenset({"LOCATION", "ORGANIZATION"})
+_PERSON_LABELS = frozenset({"NAME", "AGE", "DATE", "UNVERIFIED"})
+_SEX_LETTERS = frozenset({"M", "F", "O"})
 
 
 def _label_at(word: PlacedWord, entities: Sequence[Entity]) -> str | None:
@@ -325,6 +327,8 @@ def _absorb_neighbours(words: Sequence[PlacedWord], entities: Sequence[Entity]) 
       the distinctive part of ``Velzhigrex General Hospital`` the header match
       covers only that part (or nothing: an unverified word), and ``General
       Hospital`` would still name the site.
+    * A sex letter (``M``, ``F``, ``O``) beside a name, an age or a date:
+      ``JAMES THOMAS M``, ``67 F``; with the name beside it, it is PHI.
     """
     labels = [_label_at(w, entities) for w in words]
     changed = True
@@ -354,6 +358,9 @@ def _absorb_neighbours(words: Sequence[PlacedWord], entities: Sequence[Entity]) 
                 if place_like and (beside in _PLACE_LABELS or beside == UNVERIFIED):
                     labels[index], changed = "LOCATION", True
                     break
+                if word.text.strip(".,:;") in _SEX_LETTERS and beside in _PERSON_LABELS:
+                    labels[index], changed = "SEX", True
+                    break
     return [
         Entity(w.begin, w.end, label, "unverified", _UNVERIFIED_SCORE)
         for w, label in zip(words, labels, strict=True)
@@ -365,49 +372,59 @@ def _wrapped_values(words: Sequence[PlacedWord], entities: Sequence[Entity]) -> 
     """Lines that continue a labelled PHI value wrapped under it are PHI too.
 
     ``Institution Name: Nielsen, Jimenez`` / ``and Aguilar`` / ``Community`` /
-    ``Hospital``: an overlay wraps a long value onto lines that start in the
-    value's column, and ``Community`` or ``Hospital`` alone is an ordinary
-    word that fail-closed masking keeps. A line is a continuation when the
-    line just above is a labelled field (a word ending in ``:``) whose whole
-    value is PHI, or is itself a continuation, when it starts in that value's
-    column (within one line height) and when it carries no label of its own.
+    ``Hospital``: an overlay wraps a long value onto the lines below it, and
+    ``Community`` or ``Hospital`` alone is an ordinary word that fail-closed
+    masking keeps. The block starts at a labelled field (a word ending in
+    ``:``) whose whole value is PHI. A line joins it when it lies just below
+    a line of the block (within one line height), overlaps that line's value
+    horizontally, starts no further left than two line heights before it,
+    and carries no label of its own; then all its words are PHI and the
+    line below it may join in turn.
     """
     lines: dict[int, list[PlacedWord]] = {}
     for word in words:
         lines.setdefault(word.line, []).append(word)
-    # value column (x of the value's first word) and bottom of each line whose value is PHI
-    columns: dict[int, tuple[float, PlacedWord]] = {}
+    # each block line: the horizontal span of its value and its lowest word
+    block: dict[int, tuple[float, float, PlacedWord]] = {}
     for index, line in lines.items():
         labels = [i for i, w in enumerate(line) if w.text.endswith(":")]
         if not labels or labels[-1] == len(line) - 1:
             continue
         value = line[labels[-1] + 1 :]
         if all(_covered(w, entities) for w in value):
-            columns[index] = (value[0].box.x0, value[0])
+            block[index] = _span(value)
     added: list[Entity] = []
     changed = True
     while changed:
         changed = False
         for index, line in lines.items():
-            if index in columns or any(w.text.endswith(":") for w in line):
+            if index in block or any(w.text.endswith(":") for w in line):
                 continue
-            first = min(line, key=lambda w: w.box.x0)
+            x0, x1, lowest = _span(line)
             height = max(w.box.height for w in line)
-            for column, anchor in columns.values():
-                gap = first.box.y0 - anchor.box.y1
+            top = min(w.box.y0 for w in line)
+            for left, right, anchor in list(block.values()):
+                gap = top - anchor.box.y1
+                reach = 2 * max(height, anchor.box.height)
                 if (
-                    abs(first.box.x0 - column) <= max(height, anchor.box.height)
-                    and -0.5 * anchor.box.height <= gap <= anchor.box.height
+                    -0.5 * anchor.box.height <= gap <= anchor.box.height
+                    and x0 < right and x1 > left and x0 >= left - reach
                 ):
                     added.extend(
                         Entity(w.begin, w.end, UNVERIFIED, "unverified", _UNVERIFIED_SCORE)
                         for w in line
                         if not _covered(w, entities)
                     )
-                    columns[index] = (first.box.x0, first)
+                    block[index] = (x0, x1, lowest)
                     changed = True
                     break
     return added
+
+
+def _span(words: Sequence[PlacedWord]) -> tuple[float, float, PlacedWord]:
+    """Leftmost x, rightmost x and the lowest word of a line's words."""
+    return (min(w.box.x0 for w in words), max(w.box.x1 for w in words),
+            max(words, key=lambda w: w.box.y1))
 
 
 def _whole_words(entities: list[Entity], words: Sequence[PlacedWord]) -> list[Entity]:

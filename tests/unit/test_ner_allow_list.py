@@ -113,3 +113,14 @@ def test_safe_spans_are_offsets_of_safe_words():
 def test_normalise_confusions_reads_tokens_as_numbers_or_words(text, expected):
     assert normalise_confusions(text) == expected
     assert len(normalise_confusions(text)) == len(text)
+
+
+@pytest.mark.parametrize("word", ["04/1932", "/04/1932", "4/1932", "04.1932", "1932-04", "12/2019"])
+def test_a_month_and_year_is_not_safe(word: str) -> None:
+    """OCR that loses a date's day (``08/04/1932`` read ``/04/1932``) still leaves a date."""
+    assert not is_safe_word(word)
+
+
+@pytest.mark.parametrize("word", ["12/30", "1/20", "1999", "2.5", "512x512"])
+def test_counters_years_and_numbers_stay_safe(word: str) -> None:
+    assert is_safe_word(word)

@@ -266,3 +266,32 @@ def test_a_line_under_a_label_is_not_a_continuation() -> None:
     """Only lines starting in the value's column continue it."""
     text = placed((10, 10, "Name: QUAXLEY ZORBINA"), (10, 22, "AXIAL"), (10, 34, "R"))
     assert masked_words(FAIL_CLOSED, text, ()) == ["QUAXLEY", "ZORBINA"]
+
+
+def test_a_wrapped_value_whose_lines_start_left_of_its_column_is_masked() -> None:
+    """As OCR read a real CT: each wrapped line starts up to 1.5 line heights left of the
+    value (centred lines, boxes widened on a busy background), the last an ordinary word."""
+    place, other = (pseudo_word(random.Random(seed)).title() for seed in (7, 8))
+    label_width = 7 * len("Institution") + 6 + 7 * len("Name:") + 6
+    column = 10 + label_width
+    text = placed(
+        (10, 10, f"Institution Name: {place}, {other}"),
+        (column - 15, 22, f"and {other}"),
+        (column - 13, 34, "Community"),
+        (column - 11, 46, "Hospital"),
+        (10, 58, "Study Date: 2013 Jul 13"),
+        (10, 70, "AXIAL"),
+    )
+    header = (HeaderTerm("place", f"{place}, {other} and {other} Community Hospital"),)
+    masked = masked_words(FAIL_CLOSED, text, header)
+    assert {"Community", "Hospital", "and"} <= set(masked)
+    assert "AXIAL" not in masked and "Study" not in masked and "Date:" not in masked
+
+
+def test_a_sex_letter_beside_a_name_or_an_age_is_masked_but_not_alone() -> None:
+    text = placed((10, 10, "2008 Jan 05 QUAXLEY ZORBINA M"), (10, 22, "Age: 67 F"), (300, 300, "R"),
+                  (10, 60, "F"))
+    header = (HeaderTerm("person_name", "QUAXLEY^ZORBINA"),)
+    masked = masked_words(FAIL_CLOSED, text, header)
+    assert "M" in masked and "F" in masked[-2:] and masked.count("F") == 1
+    assert "R" not in masked
