@@ -25,6 +25,7 @@ it; ``--misses`` lists the missed boxes (file stem, label, height, how much was
 hidden), never their text. Usage::
 
     python benchmarks/jsl_dev.py [--data DIR] [--presidio] [--files N] [--misses 30]
+                                  [--factory-seed SEED]
 """
 
 from __future__ import annotations
@@ -209,6 +210,17 @@ def run_sparkdeid(input_dir: Path, output_dir: Path, master: str) -> tuple[float
     return float(found.group(1)), wall
 
 
+def score_factory(seed: int, work: Path, master: str) -> str:
+    """The project's synthetic corpus at ``seed``, through the same CLI: PHI boxes masked,
+    safe marks (``R``, ``AXIAL``, ``5 cm``) kept, no-text files left byte-identical."""
+    sys.path.insert(0, str(REPO))
+    from tests.pixel_factory import build_pixel_corpus, score_corpus
+
+    corpus = build_pixel_corpus(work / "factory-input", seed=seed)
+    run_sparkdeid(work / "factory-input", work / "factory-output", master)
+    return score_corpus(corpus, work / "factory-output").summary()
+
+
 def manifest_errors(output_dir: Path) -> dict[str, int]:
     manifest = output_dir / "_manifest.csv"
     causes: dict[str, int] = defaultdict(int)
@@ -267,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run Presidio's DICOM redactor (needs '.[bench]' and tesseract)")
     parser.add_argument("--misses", type=int, default=0, help="list this many missed boxes")
     parser.add_argument("--keep", type=Path, default=None, help="write outputs here and keep them")
+    parser.add_argument("--factory-seed", type=int, default=None, metavar="SEED",
+                        help="also score the synthetic corpus made with SEED (pick one the "
+                        "method was not tuned on): PHI masked, safe words kept")
     args = parser.parse_args(argv)
 
     inputs = sorted(args.data.glob("*.dcm"))
@@ -307,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {count:4d}  {cause}")
         print(f"\n{len(inputs)} files, master {args.master}; "
               f"hidden = at least {HIDDEN_SHARE:.0%} of a box's text pixels changed")
+        if args.factory_seed is not None:
+            print(f"\nsynthetic corpus, seed {args.factory_seed}:")
+            print(score_factory(args.factory_seed, work, args.master))
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -54,6 +54,10 @@ def test_a_box_holding_several_ink_lines_is_replaced_by_them() -> None:
     lines = merge_readings([kept, merged], ink)
     assert [line.text for line in lines] == ["Study Date: 2013", "Age:37", "DOB:06/16/1976", "R"]
     assert lines[0].confidence == 0.95  # the more confident reading of the same text
+    # a surer ink reading that lost a dimmer glyph does not replace the plain one
+    plain_date = _line("2021 Apr 15", Box(0, 100, 80, 112), 0.9)
+    (kept_date,) = merge_readings([plain_date], [_line("2021 pr 15", Box(0, 100, 80, 112), 0.99)])
+    assert kept_date is plain_date
     lone = _line("AXIAL", Box(400, 0, 440, 12))
     assert merge_readings([lone], []) == [lone] and merge_readings([], [lone]) == [lone]
 
