@@ -229,18 +229,23 @@ def image_pixel_info(ds: Dataset) -> PixelInfo:
     return info
 
 
-def _check_pixel_data(ds: Dataset, info: PixelInfo) -> None:
-    """Pixel Data that cannot hold the frames the header declares fails here, by numbers.
-
-    Checked before any frame is decoded, so a small file declaring a billion
-    frames is refused instead of planned frame by frame.
-    """
+def _pixel_data_value(ds: Dataset) -> bytes | bytearray:
     try:
         value = ds[PIXEL_DATA_TAG].value
     except Exception:
         raise DicomDecodeError("pixel data element is not readable") from None
     if not isinstance(value, bytes | bytearray):
         raise DicomDecodeError("pixel data element holds no bytes")
+    return value
+
+
+def _check_pixel_data(ds: Dataset, info: PixelInfo) -> None:
+    """Pixel Data that cannot hold the frames the header declares fails here, by numbers.
+
+    Checked before any frame is decoded, so a small file declaring a billion
+    frames is refused instead of planned frame by frame.
+    """
+    value = _pixel_data_value(ds)
     if info.is_encapsulated:
         frame_fragments(ds, info)  # raises when items or frames do not add up
         return
@@ -304,12 +309,7 @@ _LAST_INDEXED: list[tuple[bytes | bytearray, tuple[int, ...], Fragments]] = []
 
 def frame_fragments(ds: Dataset, info: PixelInfo) -> Fragments:
     """Where each frame's fragments lie in ``ds``'s encapsulated Pixel Data value."""
-    try:
-        value = ds[PIXEL_DATA_TAG].value
-    except Exception:
-        raise DicomDecodeError("pixel data element is not readable") from None
-    if not isinstance(value, bytes | bytearray):
-        raise DicomDecodeError("pixel data element holds no bytes")
+    value = _pixel_data_value(ds)
     extended = extended_offsets_of(ds)
     if _LAST_INDEXED and _LAST_INDEXED[0][0] is value and _LAST_INDEXED[0][1] == extended:
         return _LAST_INDEXED[0][2]
