@@ -10,10 +10,9 @@ loses their edges or runs close lines into one box (a radiograph's
 ``Name:`` / ``Age:`` / ``DOB:`` lines, 12 px high and 7 px apart, came back
 as one box read as the date alone). So each frame is also read on its
 *bright-ink* copy: the pixels at the frame's brightest level, white on black
-(:func:`bright_ink`), where such text stands alone. Lines of both readings
-are merged (:func:`merge_readings`): one box of the plain reading that holds
-several lines of the ink reading is replaced by them, and lines only one
-reading found are kept.
+(:func:`bright_ink`), where such text stands alone. The two readings are
+merged (:func:`merge_readings`), and a word on a busy background is fitted
+to its bright ink (:func:`fit_to_bright_ink`) so its mask stays near the text.
 """
 
 from __future__ import annotations
@@ -86,10 +85,10 @@ def merge_readings(plain: Sequence[OcrLine], ink: Sequence[OcrLine]) -> list[Ocr
 
     A plain line over two or more ink lines was several lines run together:
     the ink lines replace it. A plain line over one ink line is the same text
-    read twice: the plain reading is kept unless the ink one is surer and
-    no shorter. Plain lines over nothing
-    of the ink reading are kept as they are; ink lines over nothing of the
-    plain reading only when read confidently (:data:`INK_ONLY_CONFIDENCE`).
+    read twice: the plain reading is kept unless the ink one is surer and no
+    shorter. Plain lines over nothing of the ink reading are kept as they
+    are; ink lines over nothing of the plain reading only when read
+    confidently (:data:`INK_ONLY_CONFIDENCE`).
     """
     taken: set[int] = set()
     merged: list[OcrLine] = []
