@@ -16,7 +16,9 @@ same way:
   A pixel inside a flat fill next to a change counts as changed (a black
   fill leaves a glyph's black outline at its old value, yet hides it).
 * **over-redaction**: the share of pixels outside every key and value box
-  (padded by 2 px) that changed, per written file: median and 95th percentile.
+  (padded by 2 px) that changed, per written file: median and 95th percentile;
+  and the label boxes (``Patient ID:``, which may stay) whose text pixels are
+  at most 10 % changed.
 * recall by label and by text height, and files per second (job time from the
   tool's own summary, and wall time including start-up).
 
@@ -80,14 +82,20 @@ class ToolScore:
     by_label: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     by_height: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     outside_changed: list[float] = field(default_factory=list)
+    labels_kept: int = 0
+    labels_counted: int = 0
     misses: list[tuple[str, str, int, float]] = field(default_factory=list)
 
 
-def load_key(path: Path, shape: tuple[int, int]) -> tuple[list[ValueBox], list[tuple[int, ...]]]:
-    """Value boxes to hide, and every key and value box (for over-redaction)."""
+def load_key(
+    path: Path, shape: tuple[int, int]
+) -> tuple[list[ValueBox], list[tuple[int, ...]], list[ValueBox]]:
+    """Value boxes to hide, every key and value box (for over-redaction), and the key
+    (label) boxes, which may stay."""
     rows, cols = shape
     values: list[ValueBox] = []
     every: list[tuple[int, ...]] = []
+    keys: list[ValueBox] = []
     for item in json.loads(path.read_text())["annotation"]:
         for role in ("key", "value"):
             if "bbox" not in item[role]:  # a key that was not drawn
@@ -97,9 +105,9 @@ def load_key(path: Path, shape: tuple[int, int]) -> tuple[list[ValueBox], list[t
             if x1 - x0 < 2 or y1 - y0 < 2:
                 continue
             every.append((x0, y0, x1, y1))
-            if role == "value":
-                values.append(ValueBox(path.stem, item["key"]["text"], x0, y0, x1, y1))
-    return values, every
+            box = ValueBox(path.stem, item["key"]["text"], x0, y0, x1, y1)
+            (values if role == "value" else keys).append(box)
+    return values, every, keys
 
 
 def text_pixels(region: np.ndarray) -> np.ndarray:
@@ -152,7 +160,7 @@ def height_bin(height: int) -> str:
 def score_tool(score: ToolScore, inputs: list[Path], output_dir: Path, data: Path) -> None:
     for source in inputs:
         original = pixels(source)
-        values, every = load_key(data / f"{source.stem}.json", original.shape)
+        values, every, keys = load_key(data / f"{source.stem}.json", original.shape)
         target = output_dir / source.name
         output = None
         if target.exists():
@@ -181,6 +189,13 @@ def score_tool(score: ToolScore, inputs: list[Path], output_dir: Path, data: Pat
                 table[name][1] += 1
             if not hidden:
                 score.misses.append((box.stem[:40], box.label, box.height, share))
+        for box in keys if output is not None else ():
+            region = original[box.y0 : box.y1, box.x0 : box.x1]
+            ink = text_pixels(region)
+            if ink.any():
+                touched = (output != original)[box.y0 : box.y1, box.x0 : box.x1][ink].mean()
+                score.labels_counted += 1
+                score.labels_kept += float(touched) <= 1 - HIDDEN_SHARE
         if changed is not None:
             outside = np.ones(original.shape, bool)
             for x0, y0, x1, y1 in every:
@@ -257,6 +272,7 @@ def report(scores: list[ToolScore], misses: int) -> str:
             cells.append(f"{values[min(int(pick * len(values)), len(values) - 1)]:.4f}"
                          if values else "n/a")
         row(title, cells)
+    row("label boxes kept (<10% changed)", [_rate(s.labels_kept, s.labels_counted) for s in scores])
     row("files/s (job)", [f"{s.files_in / s.job_seconds:.2f}" if s.job_seconds else "n/a"
                           for s in scores])
     row("files/s (wall, incl. start)", [f"{s.files_in / s.wall_seconds:.2f}"
