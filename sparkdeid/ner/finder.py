@@ -15,7 +15,7 @@ from sparkdeid.boxes import Box, Region, merge_overlapping
 from sparkdeid.dicom.frames import RenderedFrame
 from sparkdeid.ner.base import Entity, HeaderTerm
 from sparkdeid.ner.detect import DetectorConfig, PhiDetector
-from sparkdeid.ocr.base import FrameText, OcrEngine
+from sparkdeid.ocr.base import FrameText, OcrEngine, PlacedWord
 from sparkdeid.ocr.frame_ocr import read_frame
 
 # Share of a word's height added on every side when it exceeds ``padding``.
@@ -42,13 +42,16 @@ def locate(
     """Regions to mask (original pixels, padded, merged, clipped) for one frame's entities."""
     if not entities:
         return []
+    phi = {id(word) for entity in entities for word in text.words
+           if word.begin < entity.end and word.end > entity.begin}
     labelled: list[tuple[Box, str]] = []
     for entity in entities:
-        for word in text.words:
+        for index, word in enumerate(text.words):
             if word.begin < entity.end and word.end > entity.begin:
                 # anti-aliased edges and the detector's tight ends grow with the glyphs
                 pad = max(padding, GLYPH_PADDING * word.box.height)
-                labelled.append((word.box.padded(pad), entity.label))
+                box = _short_of_kept_neighbours(word.box.padded(pad), word, index, text, phi)
+                labelled.append((box, entity.label))
     regions = []
     for merged in merge_overlapping((b for b, _ in labelled), gap=merge_gap):
         clipped = merged.clipped(text.width, text.height)
@@ -57,6 +60,30 @@ def locate(
         labels = sorted({label for box, label in labelled if merged.overlaps(box)})
         regions.append(Region(clipped, "+".join(labels)))
     return regions
+
+
+def _short_of_kept_neighbours(
+    padded: Box, word: PlacedWord, index: int, text: FrameText, phi: set[int]
+) -> Box:
+    """``padded`` kept sideways to its half of the gap to a kept word beside it.
+
+    ``Name: DOE`` masks ``DOE`` and leaves ``Name:``: the padding that covers
+    anti-aliased edges must not reach the colon a space away. The word's own
+    box is never cut.
+    """
+    x0, x1 = padded.x0, padded.x1
+    for step in (-1, 1):
+        other = index + step
+        if not 0 <= other < len(text.words):
+            continue
+        beside = text.words[other]
+        if beside.line != word.line or id(beside) in phi:
+            continue
+        if step < 0 and beside.box.x1 <= word.box.x0:
+            x0 = max(x0, (beside.box.x1 + word.box.x0) / 2)
+        elif step > 0 and beside.box.x0 >= word.box.x1:
+            x1 = min(x1, (word.box.x1 + beside.box.x0) / 2)
+    return Box(x0, padded.y0, x1, padded.y1)
 
 
 @dataclass(frozen=True)
