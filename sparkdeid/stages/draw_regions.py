@@ -23,6 +23,7 @@ from sparkdeid.boxes import Box
 from sparkdeid.dicom.overlays import clean_overlays
 from sparkdeid.dicom.pixel_writer import mask_pixels
 from sparkdeid.stages.base import DeidStage
+from sparkdeid.stages.cells import region_boxes
 from sparkdeid.stages.params import (
     HasFrameCols,
     HasInputCols,
@@ -240,8 +241,7 @@ def frame_regions(
     for frame, regions, earlier in zip(group[frame_col], group[regions_col], reused, strict=True):
         if frame is None or frame < 0:
             continue
-        boxes = [Box(float(r["x0"]), float(r["y0"]), float(r["x1"]), float(r["y1"]))
-                 for r in (regions if regions is not None else [])]
+        boxes = region_boxes(regions)
         if boxes:
             own.setdefault(int(frame), []).extend(boxes)
         if earlier is not None and len(earlier):
